@@ -1,0 +1,65 @@
+"""The model registry: builders register themselves by name, ``create`` builds by name.
+
+    from models import create, list_models
+    model = create("resnet20", num_classes=10)
+
+A builder is a function ``(input_shape=(32, 32, 3), num_classes=10, **knobs) ->
+keras.Model``, decorated with ``@register``. Its keyword arguments are the knobs a
+config may set under ``model.params``; ``builder_params(name)`` lists them with their
+defaults so that configs are checked before anything is built.
+"""
+
+import difflib
+import inspect
+
+from suite.errors import UserError
+
+_BUILDERS = {}
+
+
+def register(fn=None, *, name=None):
+    """Register a builder under its function name (or ``name``)."""
+
+    def wrap(f):
+        key = name or f.__name__
+        if key in _BUILDERS:
+            raise ValueError(f"model {key!r} is registered twice")
+        _BUILDERS[key] = f
+        return f
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def list_models():
+    """The registered model names, sorted."""
+    return sorted(_BUILDERS)
+
+
+def get_builder(name):
+    if name not in _BUILDERS:
+        close = difflib.get_close_matches(str(name), _BUILDERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"unknown model {name!r}{hint}; available: {', '.join(list_models())}")
+    return _BUILDERS[name]
+
+
+def builder_params(name):
+    """``{knob: default}`` for every keyword argument the builder takes."""
+    sig = inspect.signature(get_builder(name))
+    return {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+
+
+def create(name, **params):
+    """Build the model registered as ``name`` with the given knobs."""
+    builder = get_builder(name)
+    unknown = sorted(set(params) - set(builder_params(name)))
+    if unknown:
+        raise UserError(
+            f"model {name!r} takes no parameter {unknown[0]!r}; "
+            f"it takes: {', '.join(builder_params(name))}"
+        )
+    return builder(**params)

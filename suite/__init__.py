@@ -1,0 +1,1 @@
+"""Config, data, runtime and reporting code shared by train.py and evaluate.py."""

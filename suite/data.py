@@ -1,0 +1,221 @@
+"""CIFAR-10 from a local copy: the official python batches, the official ``.tar.gz``, or
+an ``.npz``; and the small sample that ships in ``data/`` for the offline quick start.
+
+Images stay ``uint8`` (N, 32, 32, 3) in memory; scaling, standardisation and
+augmentation run inside the model (``suite.preprocessing``), so batches cost one
+``numpy.take`` each.
+"""
+
+import os
+import pickle
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from suite.errors import UserError
+
+CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
+               "dog", "frog", "horse", "ship", "truck"]
+TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
+TEST_BATCH = "test_batch"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_PATH = REPO_ROOT / "data" / "cifar10_sample.npz"
+KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "cifar-10-batches-py"
+HOW_TO_POINT = ("point data.path in the config, or the CIFAR10_PATH environment variable, at a "
+                "folder of the official python batches, cifar-10-python.tar.gz, or an .npz")
+
+
+@dataclass
+class Cifar10:
+    x_train: np.ndarray  # (N, 32, 32, 3) uint8
+    y_train: np.ndarray  # (N,) int32 in 0..9
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str          # where the images came from, for headers and sidecars
+    class_names: list = field(default_factory=lambda: list(CLASS_NAMES))
+    is_sample: bool = False
+
+
+# ---------------------------------------------------------------------------- finding it
+
+def resolve_source(path=None, source="cifar10"):
+    """The path to read: the sample, ``path``, ``$CIFAR10_PATH``, or the Keras cache.
+
+    Returns None when nothing local is configured and the Keras cache is empty (the
+    caller may then try the Keras download).
+    """
+    if source == "sample":
+        return SAMPLE_PATH
+    for candidate in (path, os.environ.get("CIFAR10_PATH") or None):
+        if candidate:
+            return Path(candidate).expanduser()
+    return KERAS_CACHE if KERAS_CACHE.is_dir() else None
+
+
+def check_source(path, origin="data.path"):
+    """Raise UserError unless ``path`` looks like one of the three supported layouts."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{origin}: {path} does not exist; {HOW_TO_POINT}")
+    if path.is_dir():
+        if (path / "cifar-10-batches-py").is_dir():
+            return path / "cifar-10-batches-py"
+        if not (path / TEST_BATCH).exists() and not (path / TRAIN_BATCHES[0]).exists():
+            raise UserError(f"{origin}: {path} holds no CIFAR-10 python batches "
+                            f"(data_batch_1..5, test_batch); {HOW_TO_POINT}")
+        return path
+    if path.name.endswith((".tar.gz", ".tgz")) or path.suffix == ".npz":
+        return path
+    raise UserError(f"{origin}: {path} is not a folder of batches, a .tar.gz or an .npz")
+
+
+# ---------------------------------------------------------------------------- reading it
+
+def load_cifar10(path=None, source="cifar10"):
+    """Load all of CIFAR-10 (or the shipped sample) as uint8 NHWC arrays."""
+    resolved = resolve_source(path, source)
+    if resolved is None:
+        return _keras_download()
+    if source == "sample" and not resolved.exists():
+        raise UserError(f"the quick-start sample {resolved} is missing from this checkout")
+    origin = "CIFAR10_PATH" if (not path and source != "sample" and os.environ.get("CIFAR10_PATH")) else "data.path"
+    resolved = check_source(resolved, origin)
+    if resolved.is_dir():
+        data = _read_batches(lambda name: _open_member(resolved / name), str(resolved))
+    elif resolved.suffix == ".npz":
+        data = _read_npz(resolved)
+    else:
+        data = _read_tarball(resolved)
+    data.is_sample = source == "sample"
+    return data
+
+
+def _open_member(path):
+    if not path.exists():
+        raise UserError(f"{path}: missing; a CIFAR-10 folder holds {', '.join(TRAIN_BATCHES)} and {TEST_BATCH}")
+    return open(path, "rb")
+
+
+def _read_batches(open_member, where):
+    train = [_read_batch(open_member, name, where) for name in TRAIN_BATCHES]
+    x_test, y_test = _read_batch(open_member, TEST_BATCH, where)
+    names = CLASS_NAMES
+    try:
+        with open_member("batches.meta") as f:
+            meta = pickle.load(f, encoding="bytes")
+        names = [n.decode() if isinstance(n, bytes) else n for n in meta[b"label_names"]]
+    except (UserError, OSError, KeyError, pickle.UnpicklingError, EOFError):
+        pass  # the meta file is optional; the names are fixed anyway
+    return Cifar10(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
+                   x_test, y_test, source=where, class_names=names)
+
+
+def _read_batch(open_member, name, where):
+    with open_member(name) as f:
+        try:
+            batch = pickle.load(f, encoding="bytes")
+            data, labels = batch[b"data"], batch[b"labels"]
+        except Exception as e:  # truncated files raise EOFError, UnpicklingError, ValueError...
+            raise UserError(f"{where}/{name}: truncated or not a CIFAR-10 batch ({type(e).__name__}: {e})") from None
+    data = np.asarray(data, dtype=np.uint8)
+    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+        raise UserError(f"{where}/{name}: expected a (N, 3072) image array with N labels, "
+                        f"got {data.shape} and {len(labels)} labels")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), _check_labels(np.asarray(labels), f"{where}/{name}")
+
+
+def _read_tarball(path):
+    try:
+        tar = tarfile.open(path, "r:gz")
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise UserError(f"{path}: not a readable .tar.gz ({e})") from None
+    with tar:
+        members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+
+        def open_member(name):
+            if name not in members:
+                raise UserError(f"{path}: has no member {name}; expected the official cifar-10-python.tar.gz")
+            return tar.extractfile(members[name])
+
+        try:
+            return _read_batches(open_member, str(path))
+        except (tarfile.TarError, EOFError, OSError, ValueError) as e:
+            raise UserError(f"{path}: truncated or corrupt archive ({e})") from None
+
+
+def _read_npz(path):
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test") if k in f}
+    except Exception as e:
+        raise UserError(f"{path}: not a readable .npz ({type(e).__name__}: {e})") from None
+    missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in arrays]
+    if missing:
+        raise UserError(f"{path}: missing arrays {', '.join(missing)} (an .npz needs x_train, y_train, x_test, y_test)")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"].reshape(-1)
+        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or x.dtype != np.uint8:
+            raise UserError(f"{path}: x_{split} has shape {x.shape} and dtype {x.dtype}, expected (N, 32, 32, 3) uint8")
+        if len(y) != len(x):
+            raise UserError(f"{path}: y_{split} has {len(y)} labels for {len(x)} images")
+        arrays[f"y_{split}"] = _check_labels(y, f"{path}: y_{split}")
+    return Cifar10(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source=str(path))
+
+
+def _check_labels(y, where):
+    if y.size and (y.min() < 0 or y.max() >= len(CLASS_NAMES) or not np.issubdtype(y.dtype, np.integer)):
+        raise UserError(f"{where}: labels must be integers in 0..9, found {y.min()}..{y.max()} ({y.dtype})")
+    return y.astype(np.int32)
+
+
+def _keras_download():
+    """Last resort for users who are online: Keras' own download into its cache."""
+    import keras
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as e:
+        raise UserError(f"no CIFAR-10 found and the Keras download failed ({type(e).__name__}); {HOW_TO_POINT}") from None
+    return Cifar10(x_train, y_train.reshape(-1).astype(np.int32), x_test, y_test.reshape(-1).astype(np.int32),
+                   source="keras.datasets.cifar10 download")
+
+
+# ---------------------------------------------------------------------------- splitting it
+
+def stratified_indices(labels, per_class, seed):
+    """``per_class`` random indices of every class (sorted), the same for the same seed."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if per_class > len(members):
+            raise UserError(f"data.subset: {per_class} images per class asked, class {c} has {len(members)}")
+        picked.append(rng.choice(members, per_class, replace=False))
+    return np.sort(np.concatenate(picked))
+
+
+def stratified_split(labels, fraction, seed):
+    """Split indices into (train, held_out) with ``fraction`` of every class held out."""
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        held.append(rng.choice(members, max(1, round(fraction * len(members))), replace=False))
+    held = np.sort(np.concatenate(held))
+    return np.setdiff1d(np.arange(len(labels)), held), held
+
+
+def channel_stats(images):
+    """Per-channel mean and standard deviation in pixel units (0..255), as lists."""
+    flat = images.reshape(-1, images.shape[-1])
+    mean = np.zeros(flat.shape[1])
+    sq = np.zeros(flat.shape[1])
+    for start in range(0, len(flat), 1 << 22):  # chunks keep float64 copies small
+        chunk = flat[start:start + (1 << 22)].astype(np.float64)
+        mean += chunk.sum(0)
+        sq += (chunk ** 2).sum(0)
+    mean /= len(flat)
+    std = np.sqrt(sq / len(flat) - mean ** 2)
+    return [float(m) for m in mean], [float(s) for s in std]

@@ -1,0 +1,9 @@
+"""The one exception type that the command-line tools turn into a one-line message."""
+
+
+class UserError(Exception):
+    """Bad input from the user: a config, a path, a weights file.
+
+    The scripts print ``error: <message>`` on stderr and exit with status 2, with no
+    traceback. The message must name what is wrong and where (file, key, layer).
+    """
