@@ -219,3 +219,51 @@ def channel_stats(images):
     mean /= len(flat)
     std = np.sqrt(sq / len(flat) - mean ** 2)
     return [float(m) for m in mean], [float(s) for s in std]
+
+
+# ---------------------------------------------------------------------------- a run's splits
+
+@dataclass
+class Splits:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    validation: str          # "test set" or "N% of the training set"
+    mean: list               # per-channel normalisation, pixel units
+    std: list
+    source: str
+    class_names: list
+    is_sample: bool
+
+    @property
+    def preprocessing(self):
+        return {"mean": self.mean, "std": self.std, "input_dtype": "uint8",
+                "note": "x_float = (uint8 pixels - mean) / std, per RGB channel"}
+
+
+def prepare(data_cfg, seed):
+    """Load CIFAR-10 as the config's ``data`` section asks: subset, validation split, statistics."""
+    data = load_cifar10(data_cfg["path"], data_cfg["source"])
+    x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    if data_cfg["subset"]:
+        idx = stratified_indices(y_train, data_cfg["subset"], seed)
+        x_train, y_train = x_train[idx], y_train[idx]
+    if data_cfg["test_subset"]:
+        idx = stratified_indices(y_test, data_cfg["test_subset"], seed)
+        x_test, y_test = x_test[idx], y_test[idx]
+    if data_cfg["validation"] == "test":
+        x_val, y_val, validation = x_test, y_test, "the test set"
+    else:
+        keep, held = stratified_split(y_train, data_cfg["validation"], seed)
+        x_val, y_val = x_train[held], y_train[held]
+        x_train, y_train = x_train[keep], y_train[keep]
+        validation = f"{data_cfg['validation']:.0%} of the training set, held out"
+    if data_cfg["normalize"] == "standardize":
+        mean, std = channel_stats(x_train)
+    else:
+        mean, std = [0.0, 0.0, 0.0], [255.0, 255.0, 255.0]
+    return Splits(x_train, y_train, x_val, y_val, x_test, y_test, validation, mean, std,
+                  data.source, data.class_names, data.is_sample)

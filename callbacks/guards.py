@@ -1,0 +1,76 @@
+"""Stopping cleanly: on Ctrl-C (SIGINT) or SIGTERM, and when the loss turns NaN.
+
+Both stop in the middle of an epoch by raising out of ``fit``; the epoch that was
+running is discarded, so the run folder keeps the state, checkpoint and history of the
+last complete epoch, which is where ``--resume`` picks up.
+"""
+
+import math
+import signal
+
+import keras
+
+
+class TrainingInterrupted(Exception):
+    """Training was stopped by a signal; the last complete epoch is saved."""
+
+
+class TrainingDiverged(Exception):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """First SIGINT/SIGTERM: stop at the end of the current batch. Second: stop at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.received = None
+        self.previous = {}
+
+    def on_train_begin(self, logs=None):
+        for sig in self.SIGNALS:
+            self.previous[sig] = signal.signal(sig, self._handle)
+
+    def on_train_end(self, logs=None):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def _check(self, *args, **kwargs):
+        if self.received:
+            self.on_train_end()
+            raise TrainingInterrupted(self.received)
+
+    on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+
+
+class StopOnNaN(keras.callbacks.Callback):
+    """Raise TrainingDiverged when the loss is not finite (checked every ``every`` batches
+    and at every epoch's end, before any checkpoint is written)."""
+
+    def __init__(self, every):
+        super().__init__()
+        self.every = every
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if (batch + 1) % self.every == 0:
+            self._check(logs, "loss", f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            self._check(logs, key, f"the end of epoch {epoch + 1}")
+
+    @staticmethod
+    def _check(logs, key, where):
+        if logs and key in logs and not math.isfinite(float(logs[key])):
+            raise TrainingDiverged(f"{key} became {float(logs[key])} at {where}")

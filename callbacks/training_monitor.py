@@ -1,0 +1,79 @@
+"""TrainingMonitor: the history and the learning curves of a run, rewritten every epoch.
+
+After the study project's callback (PyImageSearch, *Deep Learning for Computer Vision
+with Python*): after every epoch it appends the epoch's logs to a JSON history and
+redraws one PNG of the curves. Here both files are replaced atomically, values are
+plain JSON numbers, and on resume the stored history is cut back to the last epoch the
+training state holds, so the curves continue without duplicates.
+
+The PNG is drawn on a background thread (a few hundred ms of matplotlib per epoch would
+otherwise stall training); when epochs end faster than it draws, it skips to the newest
+history. ``on_train_end`` waits for the last drawing.
+"""
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import keras
+
+from suite.atomic import write_json
+from suite.plots import plot_run
+
+
+def load_history(path):
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+class TrainingMonitor(keras.callbacks.Callback):
+    def __init__(self, history_path, plot_path, title, start_epoch=0):
+        super().__init__()
+        self.history_path, self.plot_path, self.title = Path(history_path), Path(plot_path), title
+        history = load_history(self.history_path)
+        keep = sum(1 for e in history.get("epoch", []) if e <= start_epoch)  # epochs are 1-based
+        self.history = {k: v[:keep] for k, v in history.items()}
+        self._pending = None
+        self._wake = threading.Condition()
+        self._drawer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}}
+        length = len(self.history.get("epoch", []))
+        for key in set(self.history) | set(row):
+            column = self.history.setdefault(key, [None] * length)
+            column.append(row.get(key))
+        write_json(self.history_path, self.history)
+        self._draw_later({k: list(v) for k, v in self.history.items()}, f"{self.title} - epoch {epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        self.wait()
+
+    def wait(self):
+        with self._wake:
+            while self._pending is not None or self._drawer is not None:
+                self._wake.wait()
+
+    def _draw_later(self, history, title):
+        with self._wake:
+            self._pending = (history, title)
+            if self._drawer is None:
+                self._drawer = threading.Thread(target=self._draw_loop, daemon=True, name="curves")
+                self._drawer.start()
+
+    def _draw_loop(self):
+        while True:
+            with self._wake:
+                job, self._pending = self._pending, None
+                if job is None:
+                    self._drawer = None
+                    self._wake.notify_all()
+                    return
+            history, title = job
+            plot_run(history, self.plot_path, title)
+
+
+def _number(value):
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,134 @@
+"""Devices, precision, XLA and distribution: the suite's only TensorFlow-specific code.
+
+``configure`` is called once, before any model is built. Under the TensorFlow backend
+it sets threads, GPU memory growth, op determinism, logical CPU devices and the
+``tf.distribute`` strategy; under JAX it uses ``keras.distribution`` when several
+devices are visible. TensorFlow is imported only when it is the backend.
+
+CPU defaults (2-core AVX-512 machine, Keras 3.15 / TF 2.21, batch 128): XLA halves
+All-CNN-C's training speed on the CPU (TF's oneDNN convolutions beat XLA's), so
+``jit_compile: auto`` means off on the CPU and on for GPUs.
+"""
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+
+import keras
+
+
+@dataclass
+class Runtime:
+    backend: str
+    devices: list            # names of the devices used
+    accelerator: str         # "cpu" or "gpu"
+    precision: str
+    jit_compile: bool
+    strategy_name: str
+    strategy: object = None  # a tf.distribute strategy, or None
+    notes: list = field(default_factory=list)
+    compute_capability: tuple = (0, 0)
+
+    def scope(self):
+        """Build and compile the model inside this (the strategy's scope under TF)."""
+        return self.strategy.scope() if self.strategy is not None else contextlib.nullcontext()
+
+    @property
+    def replicas(self):
+        return self.strategy.num_replicas_in_sync if self.strategy is not None else max(1, len(self.devices))
+
+
+def configure(rt_cfg, seed, deterministic):
+    """Set up the backend as ``rt_cfg`` (the config's runtime section) asks; returns a Runtime."""
+    keras.utils.set_random_seed(seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        runtime = _configure_tensorflow(rt_cfg, deterministic)
+    elif backend == "jax":
+        runtime = _configure_jax(rt_cfg)
+    else:
+        runtime = Runtime(backend, ["cpu"], "cpu", "float32", False, "none")
+    runtime.precision = _precision(rt_cfg["precision"], runtime)
+    keras.mixed_precision.set_dtype_policy(runtime.precision)
+    jit = rt_cfg["jit_compile"]
+    runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)
+    return runtime
+
+
+def _precision(asked, runtime):
+    if asked != "auto":
+        return asked
+    if runtime.accelerator != "gpu":
+        return "float32"
+    # bfloat16 needs compute capability 8.0 (Ampere) or newer; older GPUs get float16.
+    return "mixed_bfloat16" if runtime.compute_capability >= (8, 0) else "mixed_float16"
+
+
+def _configure_tensorflow(rt_cfg, deterministic):
+    import tensorflow as tf
+
+    if rt_cfg["threads"]:
+        tf.config.threading.set_intra_op_parallelism_threads(rt_cfg["threads"])
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    gpus = tf.config.list_physical_devices("GPU")
+    notes = []
+    for gpu in gpus:
+        if rt_cfg["memory_growth"]:
+            tf.config.experimental.set_memory_growth(gpu, True)
+    cpus = tf.config.list_physical_devices("CPU")
+    if not gpus and rt_cfg["cpu_devices"] > 1:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration()] * rt_cfg["cpu_devices"])
+    logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    names = [d.name for d in logical]
+    strategy, strategy_name = None, "none"
+    wanted = rt_cfg["strategy"]
+    if wanted == "multiworker" or (wanted == "auto" and os.environ.get("TF_CONFIG")):
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [])) or 1
+        strategy_name = f"MultiWorkerMirroredStrategy ({workers} workers)"
+    elif wanted == "mirrored" or (wanted == "auto" and len(names) > 1):
+        strategy = tf.distribute.MirroredStrategy(names)
+        strategy_name = f"MirroredStrategy over {len(names)} devices"
+    runtime = Runtime("tensorflow", names, "gpu" if gpus else "cpu", "", False, strategy_name, strategy, notes)
+    runtime.compute_capability = _tf_compute_capability(tf, gpus)
+    return runtime
+
+
+def _tf_compute_capability(tf, gpus):
+    if not gpus:
+        return (0, 0)
+    details = tf.config.experimental.get_device_details(gpus[0])
+    return tuple(details.get("compute_capability", (0, 0)))
+
+
+def _configure_jax(rt_cfg):
+    import jax
+
+    devices = jax.devices()
+    accelerator = "gpu" if devices[0].platform == "gpu" else "cpu"
+    strategy_name = "none"
+    if len(devices) > 1 and rt_cfg["strategy"] in ("auto", "mirrored"):
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        strategy_name = f"keras.distribution.DataParallel over {len(devices)} devices"
+    runtime = Runtime("jax", [str(d) for d in devices], accelerator, "", True, strategy_name)
+    cc = getattr(devices[0], "compute_capability", "0.0") if accelerator == "gpu" else "0.0"
+    runtime.compute_capability = tuple(int(p) for p in str(cc).split(".")[:2])
+    return runtime
+
+
+def device_description(runtime):
+    """A short human description of the hardware, for headers and sidecars."""
+    if runtime.accelerator == "gpu":
+        kind = ""
+        if runtime.backend == "jax":
+            import jax
+            kind = jax.devices()[0].device_kind
+        else:
+            import tensorflow as tf
+            gpus = tf.config.list_physical_devices("GPU")
+            kind = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "GPU"
+        return f"{len(runtime.devices)} x {kind}"
+    return f"CPU ({os.cpu_count()} cores)"
