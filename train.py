@@ -119,7 +119,7 @@ def run(args):
                                 run_dir=str(run_dir), device=device_description(runtime), **extra)
 
     # ------------------------------------------------------------------ callbacks and training
-    from callbacks import (BestCheckpoint, EpochTimer, LearningRateLogger, StopOnNaN, StopOnSignal,
+    from callbacks import (BestCheckpoint, LearningRateLogger, StopOnNaN, StopOnSignal,
                            TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState)
     from suite.pipeline import Batches, EpochOrder
 
@@ -129,13 +129,13 @@ def run(args):
     best = BestCheckpoint(net, run_dir / "best.weights.h5", cb["monitor"], mode,
                           lambda epoch, value: describe(epoch, checkpoint={"kind": "best", "epoch": epoch,
                                                                           "monitor": cb["monitor"], "value": value}))
-    monitor = TrainingMonitor(run_dir / "history.json", run_dir / "curves.png", cfg["name"], start_epoch=initial_epoch)
+    monitor = TrainingMonitor(run_dir / "history.json", run_dir / "curves.png", cfg["name"],
+                              len(splits.x_train), start_epoch=initial_epoch)
     callbacks = [
         StopOnSignal(),                      # Ctrl-C: stop after this batch, keep the last complete epoch
         StopOnNaN(cb["nan_check_every"]),    # before anything is saved
         EpochOrder(train_batches),
         LearningRateLogger(schedule, steps),
-        EpochTimer(len(splits.x_train)),
         monitor,
         best,
         TrainingState(run_dir / "state.weights.h5", lambda epoch: describe(epoch, checkpoint={"kind": "training-state"})),

@@ -6,6 +6,11 @@ redraws one PNG of the curves. Here both files are replaced atomically, values a
 plain JSON numbers, and on resume the stored history is cut back to the last epoch the
 training state holds, so the curves continue without duplicates.
 
+Each row also records the epoch's timing, which Keras' logs lack: ``epoch_time``
+(seconds, validation included), ``train_images_per_sec`` (training batches only) and
+``wall_clock`` (Unix time at the epoch's end; the gap between two epochs counts
+everything, checkpoints and plots included).
+
 The PNG is drawn on a background thread (a few hundred ms of matplotlib per epoch would
 otherwise stall training); when epochs end faster than it draws, it skips to the newest
 history. ``on_train_end`` waits for the last drawing.
@@ -14,6 +19,7 @@ history. ``on_train_end`` waits for the last drawing.
 import json
 import math
 import threading
+import time
 from pathlib import Path
 
 import keras
@@ -28,9 +34,10 @@ def load_history(path):
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    def __init__(self, history_path, plot_path, title, start_epoch=0):
+    def __init__(self, history_path, plot_path, title, num_train, start_epoch=0):
         super().__init__()
         self.history_path, self.plot_path, self.title = Path(history_path), Path(plot_path), title
+        self.num_train = num_train
         history = load_history(self.history_path)
         keep = sum(1 for e in history.get("epoch", []) if e <= start_epoch)  # epochs are 1-based
         self.history = {k: v[:keep] for k, v in history.items()}
@@ -38,8 +45,17 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._wake = threading.Condition()
         self._drawer = None
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.train_end = time.perf_counter(), None
+
+    def on_test_begin(self, logs=None):  # validation starts when the training batches are done
+        self.train_end = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
-        row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}}
+        now = time.perf_counter()
+        timing = {"epoch_time": now - self.start, "wall_clock": time.time(),
+                  "train_images_per_sec": self.num_train / max((self.train_end or now) - self.start, 1e-9)}
+        row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}, **timing}
         length = len(self.history.get("epoch", []))
         for key in set(self.history) | set(row):
             column = self.history.setdefault(key, [None] * length)
