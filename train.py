@@ -35,6 +35,8 @@ def parse_args(argv):
     what.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its folder")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set training.epochs=5 (repeatable; values are YAML)")
+    p.add_argument("--stop-after", type=int, metavar="EPOCH",
+                   help="stop cleanly after this epoch, ready for --resume (training in chunks)")
     p.add_argument("--dry-run", action="store_true", help="validate, build and summarise the model; no training")
     return p.parse_args(argv)
 
@@ -55,9 +57,8 @@ def run(args):
         run_dir = Path(args.resume)
         if args.set:
             raise UserError("--resume continues a run with its own config.yaml; --set cannot change it")
-        for needed in ("config.yaml", "state.weights.h5"):
-            if not (run_dir / needed).is_file():
-                raise UserError(f"{run_dir}: no {needed}; not a run folder that can be resumed")
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"{run_dir}: no config.yaml; not a run folder that can be resumed")
         cfg = load_config(run_dir / "config.yaml")
     else:
         cfg = load_config(args.config, args.set)
@@ -107,19 +108,21 @@ def run(args):
         write_text(run_dir / "model.txt", summary_text(net))
         write_diagram(net, run_dir / "model.png")
     initial_epoch = 0
-    if args.resume:
+    if args.resume and (run_dir / "state.weights.h5").exists():
         from callbacks import restore_state
         initial_epoch = restore_state(model, run_dir / "state.weights.h5")
         if initial_epoch >= tc["epochs"]:
             raise UserError(f"{run_dir}: all {tc['epochs']} epochs are already done")
         print(f"resuming {run_dir} after epoch {initial_epoch} of {tc['epochs']}")
+    elif args.resume:
+        print(f"{run_dir} has no complete epoch yet: starting it from epoch 1")
 
     def describe(epoch, **extra):
         return describe_weights(cfg, splits.preprocessing, splits.class_names, epoch=epoch,
                                 run_dir=str(run_dir), device=device_description(runtime), **extra)
 
     # ------------------------------------------------------------------ callbacks and training
-    from callbacks import (BestCheckpoint, LearningRateLogger, StopOnNaN, StopOnSignal,
+    from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,
                            TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState)
     from suite.pipeline import Batches, EpochOrder
 
@@ -131,10 +134,11 @@ def run(args):
                                                                           "monitor": cb["monitor"], "value": value}))
     monitor = TrainingMonitor(run_dir / "history.json", run_dir / "curves.png", cfg["name"],
                               len(splits.x_train), start_epoch=initial_epoch)
+    signals = StopOnSignal()
     callbacks = [
-        StopOnSignal(),                      # Ctrl-C: stop after this batch, keep the last complete epoch
+        signals,                             # Ctrl-C: stop after this batch, keep the last complete epoch
         StopOnNaN(cb["nan_check_every"]),    # before anything is saved
-        EpochOrder(train_batches),
+        EpochOrder(train_batches, initial_epoch),
         LearningRateLogger(schedule, steps),
         monitor,
         best,
@@ -144,17 +148,21 @@ def run(args):
         callbacks.append(keras.callbacks.EarlyStopping(cb["monitor"], patience=cb["early_stopping"], mode=mode))
     if cb["tensorboard"]:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    if args.stop_after:
+        callbacks.append(StopAfterEpoch(args.stop_after))  # last: after this epoch's checkpoints and logs
 
     y_val = keras.utils.to_categorical(splits.y_val, 10) if one_hot else splits.y_val
     status, reason = "completed", None
     try:
         model.fit(train_batches, validation_data=(splits.x_val, y_val), epochs=tc["epochs"],
                   initial_epoch=initial_epoch, callbacks=callbacks, verbose=tc["verbose"],
-                  validation_batch_size=tc["eval_batch_size"])
+                  validation_batch_size=tc["eval_batch_size"], shuffle=False)  # Batches shuffles, by (seed, epoch)
     except TrainingInterrupted as e:
         status, reason = "interrupted", f"stopped by {e}"
     except TrainingDiverged as e:
         status, reason = "diverged", str(e)
+    finally:
+        signals.restore()
     monitor.wait()
 
     # ------------------------------------------------------------------ final evaluation and metrics
@@ -174,18 +182,18 @@ def run(args):
     if status == "completed":
         from callbacks.checkpoints import save_weights_atomic
         save_weights_atomic(net, run_dir / "final.weights.h5", describe(metrics["epochs_run"], checkpoint={"kind": "final"}))
-        metrics.update(evaluate_on_test(model, splits, tc["eval_batch_size"], one_hot, "final"))
+        metrics.update(evaluate_on_test(model, splits, tc["eval_batch_size"], "final"))
         if best.best_epoch is not None:
             net.load_weights(str(run_dir / "best.weights.h5"))
-            metrics.update(evaluate_on_test(model, splits, tc["eval_batch_size"], one_hot, "best"))
+            metrics.update(evaluate_on_test(model, splits, tc["eval_batch_size"], "best"))
     write_json(run_dir / "metrics.json", metrics)
 
     if status == "interrupted":
         done = metrics["epochs_run"]
-        saved = (f"epochs 1-{done} are saved in {run_dir}.\nResume with: python train.py --resume {run_dir}"
-                 if done else f"no epoch was complete, so there is nothing to resume in {run_dir}.")
-        print(f"\nTraining {reason} during epoch {done + 1}; {saved}", file=sys.stderr)
-        return 130
+        saved = f"epochs 1-{done} are saved in {run_dir}" if done else "no epoch was complete yet"
+        when = f"after epoch {done}" if args.stop_after else f"during epoch {done + 1}"
+        print(f"\nTraining {reason} {when}; {saved}.\nResume with: python train.py --resume {run_dir}", file=sys.stderr)
+        return 0 if args.stop_after and done >= args.stop_after else 130
     if status == "diverged":
         print(f"\nerror: training stopped: {reason}. The last good checkpoints (epoch {metrics['epochs_run']}) "
               f"are kept in {run_dir}; metrics.json records why.", file=sys.stderr)
@@ -196,11 +204,14 @@ def run(args):
     return 0
 
 
-def evaluate_on_test(model, splits, batch_size, one_hot, label):
+def evaluate_on_test(model, splits, batch_size, label):
+    """Test cross-entropy and accuracy (plain cross-entropy: no L2 penalty, no label smoothing)."""
     import keras
-    y = keras.utils.to_categorical(splits.y_test, 10) if one_hot else splits.y_test
-    loss, acc = model.evaluate(splits.x_test, y, batch_size=batch_size, verbose=0)
-    return {f"{label}_test_loss": float(loss), f"{label}_test_accuracy": float(acc)}
+    import numpy as np
+    probs = model.predict(splits.x_test, batch_size=batch_size, verbose=0)
+    loss = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(splits.y_test, probs))
+    return {f"{label}_test_loss": float(np.mean(loss)),
+            f"{label}_test_accuracy": float(np.mean(probs.argmax(axis=1) == splits.y_test))}
 
 
 def new_run_dir(cfg):

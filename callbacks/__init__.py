@@ -2,5 +2,5 @@
 
 from callbacks.checkpoints import BestCheckpoint, TrainingState, restore_state  # noqa: F401
 from callbacks.learning_rate import LearningRateLogger  # noqa: F401
-from callbacks.guards import StopOnNaN, StopOnSignal, TrainingDiverged, TrainingInterrupted  # noqa: F401
+from callbacks.guards import StopAfterEpoch, StopOnNaN, StopOnSignal, TrainingDiverged, TrainingInterrupted  # noqa: F401
 from callbacks.training_monitor import TrainingMonitor  # noqa: F401

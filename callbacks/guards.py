@@ -34,8 +34,13 @@ class StopOnSignal(keras.callbacks.Callback):
             self.previous[sig] = signal.signal(sig, self._handle)
 
     def on_train_end(self, logs=None):
+        self.restore()
+
+    def restore(self):
+        """Put back the handlers that were there before (also when training raised)."""
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        self.previous = {}
 
     def _handle(self, signum, frame):
         if self.received is not None:
@@ -44,10 +49,25 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def _check(self, *args, **kwargs):
         if self.received:
-            self.on_train_end()
+            self.restore()
             raise TrainingInterrupted(self.received)
 
     on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """``--stop-after N``: end training after epoch N as a signal would, ready for ``--resume``.
+
+    It must be the last callback, so that epoch N's checkpoints are written first.
+    """
+
+    def __init__(self, last_epoch):
+        super().__init__()
+        self.last_epoch = last_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.last_epoch:
+            raise TrainingInterrupted(f"--stop-after {self.last_epoch}")
 
 
 class StopOnNaN(keras.callbacks.Callback):

@@ -2,6 +2,12 @@
 
 The order of epoch ``e`` depends only on ``(seed, e)``, never on how many epochs this
 process has run, so a resumed run sees exactly the batches an uninterrupted one would.
+
+Keras asks for the first batches of the next epoch before the epoch callbacks run
+(it opens the next pass as soon as the last batch is taken, and tf.data prefetches), so
+the epoch cannot be set by a callback. Instead the dataset counts passes: a request for
+batch 0 after the last batch starts the next epoch. ``EpochOrder`` only sets the first
+epoch when ``fit`` begins.
 """
 
 import math
@@ -15,9 +21,11 @@ class Batches(keras.utils.PyDataset):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle, self.one_hot = batch_size, seed, shuffle, one_hot
-        self.set_epoch(0)
+        self.start(0)
 
-    def set_epoch(self, epoch):
+    def start(self, epoch):
+        """The next batch served is batch 0 of ``epoch``."""
+        self.epoch, self._next = epoch, 0
         n = len(self.x)
         self.order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else np.arange(n)
 
@@ -25,6 +33,9 @@ class Batches(keras.utils.PyDataset):
         return math.ceil(len(self.x) / self.batch_size)
 
     def __getitem__(self, i):
+        if i == 0 and self._next == len(self):
+            self.start(self.epoch + 1)
+        self._next = i + 1
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
         y = self.y[idx]
         if self.one_hot:
@@ -33,11 +44,11 @@ class Batches(keras.utils.PyDataset):
 
 
 class EpochOrder(keras.callbacks.Callback):
-    """Tells ``Batches`` which epoch is starting, so it can draw that epoch's order."""
+    """Starts ``Batches`` at the run's first epoch (``initial_epoch`` when resuming)."""
 
-    def __init__(self, batches):
+    def __init__(self, batches, initial_epoch):
         super().__init__()
-        self.batches = batches
+        self.batches, self.initial_epoch = batches, initial_epoch
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.batches.set_epoch(epoch)
+    def on_train_begin(self, logs=None):
+        self.batches.start(self.initial_epoch)

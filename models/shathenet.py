@@ -1,0 +1,87 @@
+"""ShatheNet v1.0-v1.2 (GitHub user Shathe, github.com/Shathe/DeepLearning,
+ShatheNet/models/ShatheNet.py at commit 4055bca, the latest naming).
+
+Sequential CNNs built for upsampled 192 or 299 px inputs: here a ``Resizing(input_size)``
+follows the 32x32 input (knob ``input_size``). ``truncated_normal`` conv kernels, ReLU
+unless noted, head Flatten -> Dense, ReLU -> Dense(classes) -> softmax.
+
+- ``shathenet_v1_0`` (192 px): Conv16 7x7/6, Conv16 5x5/4, Conv32 3x3/2 (all 'same'), MP,
+  Dense32. 17,882 parameters.
+- ``shathenet_v1_1`` (299 px): Conv32 7x7/2, Conv32 7x7 (no activation), MP, Conv64 5x5/2,
+  Conv64 5x5, MP, Conv128 3x3/2, Conv128 3x3, MP ('same'), Dense256. 1,252,138 parameters
+  at 299 px, the README's 1.25M (the source file itself says 192, giving 727,850).
+- ``shathenet_v1_2`` (192 px): Conv32 5x5, Conv32 5x5 (no activation), MP, then
+  [two Conv 3x3 -> MP] with 64, 64, 128, 128 filters, all 'valid'; Dense512. 941,738
+  parameters; needs ``input_size`` >= 160.
+
+Counts for 10 classes. The README at 4055bca reports CIFAR-10 accuracy 60% (v1.0, 17K),
+76% (v1.1, 1.25M) and 83% for a 930K "v1.2"; an earlier README (07e14e8) lists 59% for
+v1.0 and 74% for the 1.25M model.
+"""
+
+import math
+
+import keras
+
+from models.common import apply, conv, dense, model_input, softmax_output
+from models.registry import register
+from suite.errors import UserError
+
+# (filters, kernel, stride, padding, relu) or "pool" (2x2 max pooling, 'valid').
+_V1_0 = [(16, 7, 6, "same", True), (16, 5, 4, "same", True), (32, 3, 2, "same", True), "pool"]
+_V1_1 = [(32, 7, 2, "same", True), (32, 7, 1, "same", False), "pool",
+         (64, 5, 2, "same", True), (64, 5, 1, "same", True), "pool",
+         (128, 3, 2, "same", True), (128, 3, 1, "same", True), "pool"]
+_V1_2 = [(32, 5, 1, "valid", True), (32, 5, 1, "valid", False), "pool"]
+for _filters in (64, 64, 128, 128):
+    _V1_2 += [(_filters, 3, 1, "valid", True)] * 2 + ["pool"]
+
+
+def _final_size(body, size):
+    for item in body:
+        if item == "pool":
+            size //= 2
+        else:
+            _, kernel, stride, padding, _ = item
+            size = math.ceil(size / stride) if padding == "same" else (size - kernel) // stride + 1
+        if size < 1:
+            return 0
+    return size
+
+
+def _min_input_size(body):
+    return next(s for s in range(1, 4096) if _final_size(body, s) >= 1)
+
+
+def _build(name, body, units, input_shape, num_classes, input_size, weight_decay):
+    inputs = model_input(input_shape, num_classes, name)
+    smallest = _min_input_size(body)
+    if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < smallest:
+        raise UserError(f"model {name!r}: input_size must be an integer >= {smallest} "
+                        f"(smaller inputs shrink to nothing), got {input_size!r}")
+    x = keras.layers.Resizing(input_size, input_size, name="upsample")(inputs)
+    for item in body:
+        if item == "pool":
+            x = keras.layers.MaxPooling2D(2)(x)
+        else:
+            filters, kernel, stride, padding, relu = item
+            x = conv(filters, kernel, stride, padding=padding, activation="relu" if relu else None,
+                     kernel_initializer="truncated_normal", weight_decay=weight_decay)(x)
+    x = apply(x, keras.layers.Flatten(), dense(units, activation="relu", weight_decay=weight_decay),
+              dense(num_classes, weight_decay=weight_decay, name="logits"), softmax_output())
+    return keras.Model(inputs, x, name=name)
+
+
+@register
+def shathenet_v1_0(input_shape=(32, 32, 3), num_classes=10, input_size=192, weight_decay=0.0):
+    return _build("shathenet_v1_0", _V1_0, 32, input_shape, num_classes, input_size, weight_decay)
+
+
+@register
+def shathenet_v1_1(input_shape=(32, 32, 3), num_classes=10, input_size=299, weight_decay=0.0):
+    return _build("shathenet_v1_1", _V1_1, 256, input_shape, num_classes, input_size, weight_decay)
+
+
+@register
+def shathenet_v1_2(input_shape=(32, 32, 3), num_classes=10, input_size=192, weight_decay=0.0):
+    return _build("shathenet_v1_2", _V1_2, 512, input_shape, num_classes, input_size, weight_decay)
