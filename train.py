@@ -19,12 +19,14 @@ import os
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the header
 
 from suite.config import SCHEDULE_KEYS, dump_config, load_config, monitor_mode, steps_per_epoch  # noqa: E402
+from suite.atomic import write_json, write_text  # noqa: E402
 from suite.errors import UserError  # noqa: E402
 
 
@@ -100,14 +102,15 @@ def run(args):
         return 0
 
     # ------------------------------------------------------------------ run files
-    from suite.atomic import write_json, write_text
     from suite.sidecar import describe_weights
 
     if not args.resume:
-        write_text(run_dir / "config.yaml", dump_config(cfg))
         write_text(run_dir / "model.txt", summary_text(net))
         write_diagram(net, run_dir / "model.png")
     initial_epoch = 0
+    if args.resume:
+        from suite.atomic import remove_temporaries
+        remove_temporaries(run_dir)  # half-written files of a killed process; the real ones are intact
     if args.resume and (run_dir / "state.weights.h5").exists():
         from callbacks import restore_state
         initial_epoch = restore_state(model, run_dir / "state.weights.h5")
@@ -147,7 +150,8 @@ def run(args):
     if cb["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(cb["monitor"], patience=cb["early_stopping"], mode=mode))
     if cb["tensorboard"]:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+        from callbacks import TensorBoard
+        callbacks.append(TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
     if args.stop_after:
         callbacks.append(StopAfterEpoch(args.stop_after))  # last: after this epoch's checkpoints and logs
 
@@ -215,17 +219,26 @@ def evaluate_on_test(model, splits, batch_size, label):
 
 
 def new_run_dir(cfg):
-    """``<output.dir>/<name>-<timestamp>``, created now; an existing folder is never reused."""
+    """``<output.dir>/<name>-<timestamp>``, holding its config.yaml from the first moment.
+
+    The folder is made under a hidden temporary name with the config in it and then
+    renamed, so a run folder without its config never exists, even if the process is
+    killed at once; an existing folder is never reused.
+    """
     root = Path(cfg["output"]["dir"])
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         root.mkdir(parents=True, exist_ok=True)
+        draft = Path(tempfile.mkdtemp(prefix=f".{cfg['name']}-", suffix=".tmp", dir=root))
+        write_text(draft / "config.yaml", dump_config(cfg))
         for n in range(1, 1000):
             run_dir = root / (f"{cfg['name']}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            if run_dir.exists():
+                continue
             try:
-                run_dir.mkdir()
+                draft.rename(run_dir)
                 return run_dir
-            except FileExistsError:
+            except OSError:  # another process took the name in between
                 continue
     except OSError as e:
         raise UserError(f"output.dir: cannot write run folders into {root} ({e.strerror})") from None

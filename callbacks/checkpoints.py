@@ -85,9 +85,13 @@ def restore_state(model, path):
             group = f[STATE_GROUP]
             epochs_done = int(group.attrs["epochs_done"])
             seeds = [np.asarray(group[f"seed_{i}"]) for i in range(len(group))]
+            saved_slots = len(f["optimizer/vars"]) if "optimizer/vars" in f else 0
     except (OSError, KeyError) as e:
         raise UserError(f"{path}: not a readable training state ({type(e).__name__}: {e})") from None
     model.optimizer.build(model.trainable_variables)  # so that its slots exist to be filled
+    if saved_slots != len(model.optimizer.variables):  # Keras would only warn and skip them
+        raise UserError(f"{path}: does not fit this run's model: it holds {saved_slots} optimizer variables, "
+                        f"the run's optimizer has {len(model.optimizer.variables)}")
     try:
         model.load_weights(str(path))
     except Exception as e:

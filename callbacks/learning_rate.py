@@ -1,6 +1,6 @@
-"""LearningRateLogger: the learning rate in every epoch's logs, which Keras leaves out.
+"""The learning rate of every epoch, in the logs and in TensorBoard.
 
-It must come before the callbacks that read the logs (monitor, TensorBoard).
+``LearningRateLogger`` must come before the callbacks that read the logs (monitor, TensorBoard).
 """
 
 import keras
@@ -17,3 +17,15 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["learning_rate"] = learning_rate_at(self.schedule, epoch * self.steps_per_epoch)
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras' TensorBoard, showing the same per-epoch learning rate as history.json.
+
+    Keras' own callback overwrites ``logs["learning_rate"]`` with the optimizer's rate at
+    the epoch's end, which is the next epoch's rate: a step schedule would show each drop
+    one epoch early. This keeps the rate ``LearningRateLogger`` put there.
+    """
+
+    def _collect_learning_rate(self, logs):
+        return logs

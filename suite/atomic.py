@@ -34,6 +34,14 @@ def atomic_path(path, suffix=None):
             os.remove(tmp)
 
 
+def remove_temporaries(folder):
+    """Delete the temporary files a killed process left behind in ``folder``; return their names."""
+    stale = [p for p in Path(folder).glob(".*.tmp*") if p.is_file()]
+    for p in stale:
+        p.unlink()
+    return [p.name for p in stale]
+
+
 def write_text(path, text):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text)

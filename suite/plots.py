@@ -4,7 +4,12 @@ Figures are drawn with matplotlib's object API on the Agg canvas (no pyplot stat
 display needed) and saved atomically.
 """
 
+import math
+from pathlib import Path
+
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
 from suite.atomic import atomic_path
 
@@ -16,8 +21,12 @@ def _panel(ax, key, title):
     ax.set_xlabel("epoch")
     ax.set_ylabel(key.replace("_", " "))
     ax.grid(alpha=0.3)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers, even for one epoch
     if key == "learning_rate":
         ax.set_yscale("log")
+        # label some minor ticks too (2x, 3x, 5x 10^n) while the rates span less than 2 decades,
+        # so that a step decay's rates can be read off the axis
+        ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def plot_run(history, path, title):
@@ -34,35 +43,101 @@ def plot_run(history, path, title):
             if values and any(v is not None for v in values):
                 ax.plot(epochs, values, style, marker="o" if len(epochs) < 30 else None, ms=3,
                         label="validation" if name.startswith("val_") else ("training" if key != "learning_rate" else "lr"))
-        if ax.has_data() and key != "learning_rate":
-            ax.legend()
+    handles, labels = axes[0].get_legend_handles_labels() if epochs else ([], [])
+    if handles:  # one legend for both panels, beside them, where it covers no curve
+        fig.legend(handles, labels, loc="outside right upper", frameon=False)
     fig.suptitle(title)
     save(fig, path)
 
 
-def plot_runs(histories, path, title="Learning curves"):
-    """Several runs overlaid: one colour per run, solid training and dashed validation."""
-    fig = Figure(figsize=(16, 9), layout="constrained")
-    axes = fig.subplots(2, 2).ravel()
-    panels = (("loss", "Training loss (solid) and validation loss (dashed)"),
-              ("accuracy", "Training accuracy (solid) and validation accuracy (dashed)"),
-              ("learning_rate", "Learning rate"), (None, None))
-    colours = [f"C{i % 10}" for i in range(len(histories))]
-    for ax, (key, title_) in zip(axes, panels):
-        if key is None:
-            ax.axis("off")
+def series(history, key, positive=False):
+    """``(epochs, values)`` of one history column, ready to plot.
+
+    Epochs are sorted and each appears once (the last row for an epoch wins, so a history
+    that repeats epochs after a resume still draws one line); a missing, non-finite or
+    (with ``positive``, for a log axis) non-positive value becomes NaN, which leaves a
+    gap in the line instead of a made-up point.
+    """
+    by_epoch = {}
+    for epoch, value in zip(history.get("epoch") or [], history.get(key) or []):
+        if epoch is None:
             continue
-        _panel(ax, key, title_)
-        for (name, h), colour in zip(histories.items(), colours):
-            ax.plot(h["epoch"], h.get(key, []), "-", color=colour, label=name)
-            if key != "learning_rate" and h.get(f"val_{key}"):
-                ax.plot(h["epoch"], h[f"val_{key}"], "--", color=colour)
-    handles, labels = axes[0].get_legend_handles_labels()
-    axes[3].legend(handles, labels, loc="center", title="runs", fontsize="large", title_fontsize="large")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and (value > 0 or not positive)
+        by_epoch[int(epoch)] = float(value) if ok else math.nan
+    epochs = sorted(by_epoch)
+    return epochs, [by_epoch[e] for e in epochs]
+
+
+def run_colours(n):
+    """``n`` distinguishable colours: tab10, then tab20, then evenly spaced hues."""
+    from matplotlib import colormaps
+    if n <= 10:
+        return [f"C{i}" for i in range(n)]
+    if n <= 20:
+        return [colormaps["tab20"](i) for i in range(n)]
+    return [colormaps["turbo"](i / (n - 1)) for i in range(n)]
+
+
+OVERLAY_PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"), ("learning_rate", "Learning rate (log scale)"))
+
+
+def plot_runs(histories, path=None, title="Learning curves"):
+    """Several runs overlaid, one colour per run; return the Figure (saved to ``path`` if given).
+
+    ``histories`` maps each run's label to its history (``history.json``'s dict of lists).
+    Three panels - loss, accuracy (training solid, validation dashed) and the learning
+    rate on a log axis - and a fourth that holds the legend, so it never covers a curve.
+    Every plotted line has the gid ``"<label>:<column>"`` (e.g. ``"run-a:val_loss"``),
+    so its data can be read back with ``line.get_xdata()`` / ``get_ydata()``.
+    """
+    n = len(histories)
+    longest_label = max((len(str(label)) for label in histories), default=0)
+    legend_cols = 1 if n <= 10 or longest_label > 36 else 2
+    legend_rows = math.ceil(n / legend_cols)
+    fig = Figure(figsize=(14, max(9.0, 5.0 + 0.25 * legend_rows)), layout="constrained")  # taller for long legends
+    axes = fig.subplots(2, 2).ravel()
+    colours = run_colours(n)
+    longest = max((len(series(h, "loss")[0]) for h in histories.values()), default=0)
+    marker = dict(marker="o", ms=3.5) if longest <= 40 else {}
+    for ax, (key, panel_title) in zip(axes, OVERLAY_PANELS):
+        _panel(ax, key, panel_title)
+        positive = key == "learning_rate"
+        for (label, history), colour in zip(histories.items(), colours):
+            columns = (key,) if key == "learning_rate" else (key, f"val_{key}")
+            for column in columns:
+                epochs, values = series(history, column, positive)
+                if not any(v == v for v in values):  # nothing but gaps: draw nothing
+                    continue
+                dots = marker or (dict(marker="o", ms=3.5) if len(epochs) == 1 else {})  # a lone point needs one
+                ax.plot(epochs, values, "--" if column.startswith("val_") else "-", color=colour, lw=1.6,
+                        gid=f"{label}:{column}", **dots)
+        if not ax.has_data():
+            if positive:
+                ax.set_yscale("linear")  # a log axis with no data only warns
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, f"no {key.replace('_', ' ')} recorded", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")
+    legend_ax = axes[3]
+    legend_ax.axis("off")
+    run_handles = [Line2D([], [], color=c, lw=2.5, label=label) for label, c in zip(histories, colours)]
+    style_handles = [Line2D([], [], color="0.3", ls="-", lw=1.6, label="training"),
+                     Line2D([], [], color="0.3", ls="--", lw=1.6, label="validation")]
+    style_legend = legend_ax.legend(handles=style_handles, title="line style (loss, accuracy)", loc="upper left",
+                                    bbox_to_anchor=(0.0, 1.0), ncols=2, frameon=False, alignment="left")
+    legend_ax.add_artist(style_legend)
+    legend_ax.legend(handles=run_handles, title=f"runs ({n})", loc="upper left", bbox_to_anchor=(0.0, 0.84),
+                     ncols=legend_cols, fontsize="medium" if n <= 10 else "small", frameon=False,
+                     alignment="left")
     fig.suptitle(title, fontsize="x-large")
-    save(fig, path)
+    if path is not None:
+        save(fig, path)
+    return fig
 
 
 def save(fig, path, dpi=100):
+    """Write ``fig`` atomically; the format follows the file's suffix (PNG by default)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
+        fig.savefig(tmp, format=fmt, dpi=dpi)

@@ -1,0 +1,362 @@
+"""Compare runs: their learning curves in one figure, and a summary table.
+
+    python compare.py curves outputs/minivgg_step0.25-* outputs/minivgg_step0.5-* -o step.png
+    python compare.py curves outputs                       # every run in outputs/
+    python compare.py table outputs --md runs.md --csv runs.csv
+
+A RUN is a run folder (one that holds ``history.json``) or a folder of run folders, such
+as ``outputs/``, which stands for the runs in it; folders without ``history.json`` are
+skipped with a warning. Runs are labelled with their folder names, or with ``--labels``.
+
+``curves`` overlays training and validation loss and accuracy and the learning rate per
+epoch, one colour per run (default file: ``outputs/compare-<timestamp>.png``). ``table``
+prints a Markdown table - model, config name, epochs, best and final validation accuracy
+(history.json), final and best test accuracy, parameters, training time and median
+images/s (metrics.json), status - and writes it as Markdown and/or CSV. A missing value
+is "-" in Markdown and an empty cell in CSV.
+"""
+
+import argparse
+import csv
+import datetime
+import io
+import json
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from suite.errors import UserError  # noqa: E402
+
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Compare training runs: overlaid learning curves or a summary table.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{curves,table}")
+
+    def runs_args(sp):
+        sp.add_argument("runs", nargs="+", metavar="RUN",
+                        help="a run folder, or a folder of run folders (e.g. outputs/)")
+        sp.add_argument("--labels", nargs="+", metavar="LABEL",
+                        help="names for the runs, one per run in their order, given after the RUNs "
+                             "(default: the run folder names)")
+
+    curves = sub.add_parser("curves", help="overlay the runs' loss, accuracy and learning rate per epoch")
+    runs_args(curves)
+    curves.add_argument("-o", "--output", metavar="FILE.png",
+                        help="figure file (.png, .pdf or .svg); default outputs/compare-<timestamp>.png")
+    curves.add_argument("--title", help="figure title (default: 'Learning curves of N runs')")
+
+    table = sub.add_parser("table", help="summarise the runs as a table (printed as Markdown)")
+    runs_args(table)
+    table.add_argument("--md", metavar="FILE", help="also write the Markdown table to FILE")
+    table.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args):
+    runs = find_runs(args.runs)
+    labels = run_labels(runs, args.labels)
+    if args.command == "curves":
+        return curves(runs, labels, args.output, args.title)
+    return table(runs, labels, args.md, args.csv)
+
+
+# ----------------------------------------------------------------------------- finding runs
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def find_runs(paths):
+    """The run folders that ``paths`` name, in order, each once; folders of runs are expanded.
+
+    Folders without history.json are skipped with a warning line each; when nothing is
+    left, one error says so instead.
+    """
+    runs, seen, skipped = [], set(), []
+
+    def add(folder):
+        key = folder.resolve()
+        if key not in seen:
+            seen.add(key)
+            runs.append(folder)
+
+    for arg in paths:
+        path = Path(arg)
+        if path.is_file() and path.name == "history.json":
+            path = path.parent
+        if not path.exists():
+            raise UserError(f"{arg}: no such file or folder")
+        if not path.is_dir():
+            raise UserError(f"{arg}: not a folder (give a run folder or a folder of run folders)")
+        if (path / "history.json").is_file():
+            add(path)
+            continue
+        if (path / "config.yaml").is_file():  # a run folder that has not finished an epoch
+            skipped.append(f"skipping {path}: no history.json (no epoch finished yet)")
+            continue
+        children = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not children:
+            skipped.append(f"skipping {path}: no history.json and no run folders in it")
+            continue
+        for child in children:
+            if (child / "history.json").is_file():
+                add(child)
+            else:
+                skipped.append(f"skipping {child}: no history.json")
+    if not runs:
+        why = f"; {len(skipped)} folder{'s' * (len(skipped) != 1)} without history.json" if skipped else ""
+        raise UserError(f"no runs found in {', '.join(paths)} (a run folder holds history.json{why})")
+    for message in skipped:
+        warn(message)
+    return runs
+
+
+def run_labels(runs, labels=None):
+    """``labels`` if given (one per run), else the folder names, with the parent's name
+    added where two runs share a folder name."""
+    if labels is not None:
+        if len(labels) != len(runs):
+            raise UserError(f"--labels: {len(labels)} labels for {len(runs)} runs "
+                            f"({', '.join(str(r) for r in runs)})")
+        if len(set(labels)) != len(labels):
+            raise UserError("--labels: the labels must differ from each other")
+        return list(labels)
+    names = [r.name for r in runs]
+    out = []
+    for r in runs:
+        out.append(r.name if names.count(r.name) == 1 else f"{r.resolve().parent.name}/{r.name}")
+    for i, label in enumerate(out):  # still the same (e.g. a/x/run and b/x/run): number them
+        if out.count(label) > 1:
+            out[i] = f"{label} ({out[:i + 1].count(label)})"
+    return out
+
+
+def read_json(path):
+    """The JSON in ``path``, or None (with a warning if it exists but cannot be read)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        warn(f"ignoring {path}: {e}")
+        return None
+
+
+def read_config(path):
+    path = Path(path)
+    if not path.is_file():
+        return None
+    import yaml
+    try:
+        cfg = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        warn(f"ignoring {path}: {str(e).splitlines()[0]}")
+        return None
+    return cfg if isinstance(cfg, dict) else None
+
+
+def read_history(run_dir):
+    history = read_json(Path(run_dir) / "history.json")
+    if history is not None and not (isinstance(history, dict) and all(isinstance(v, list) for v in history.values())):
+        warn(f"ignoring {run_dir}/history.json: not a dict of lists")
+        return None
+    return history
+
+
+# ----------------------------------------------------------------------------- curves
+def curves(runs, labels, output, title):
+    from suite.plots import plot_runs, series
+
+    histories = {}
+    for run_dir, label in zip(runs, labels):
+        history = read_history(run_dir)
+        if not history or not (series(history, "loss")[0] or series(history, "val_loss")[0]):
+            warn(f"skipping {run_dir}: history.json has no epochs")
+            continue
+        histories[label] = history
+    if not histories:
+        raise UserError("none of the runs has a finished epoch to plot")
+    path = figure_path(output)
+    plot_runs(histories, path, title or f"Learning curves of {len(histories)} run{'s' * (len(histories) != 1)}")
+    print(path)
+    return 0
+
+
+def figure_path(output):
+    if output:
+        path = Path(output)
+        if path.suffix.lower() not in FIGURE_FORMATS:
+            raise UserError(f"-o {output}: the figure file must end in {', '.join(FIGURE_FORMATS)}")
+        if path.is_dir():
+            raise UserError(f"-o {output}: is a folder; give a file name")
+    else:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path("outputs") / f"compare-{stamp}.png"
+        n = 2
+        while path.exists():
+            path = Path("outputs") / f"compare-{stamp}-{n}.png"
+            n += 1
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path.parent}: cannot create the folder ({e.strerror})") from None
+    return path
+
+
+# ----------------------------------------------------------------------------- table
+# (key, Markdown header, Markdown alignment); the CSV has the keys as its header.
+COLUMNS = (
+    ("run", "run", "left"),
+    ("model", "model", "left"),
+    ("config", "config", "left"),
+    ("epochs_run", "epochs", "right"),          # Markdown: "run/planned"
+    ("epochs_planned", None, None),
+    ("best_val_accuracy", "best val acc (epoch)", "right"),
+    ("best_val_epoch", None, None),
+    ("final_val_accuracy", "final val acc", "right"),
+    ("final_test_accuracy", "final test acc", "right"),
+    ("best_test_accuracy", "best-ckpt test acc", "right"),
+    ("parameters", "params", "right"),
+    ("train_time_sec", "train time", "right"),
+    ("train_images_per_sec", "images/s", "right"),
+    ("status", "status", "left"),
+)
+
+
+def summarise(run_dir, label):
+    """One table row of raw values (None where the run folder does not have them)."""
+    run_dir = Path(run_dir)
+    history = read_history(run_dir) or {}
+    metrics = read_json(run_dir / "metrics.json")
+    metrics = metrics if isinstance(metrics, dict) else {}
+    cfg = read_config(run_dir / "config.yaml") or {}
+    from suite.plots import series
+
+    def cfg_get(section, key):
+        value = cfg.get(section)
+        return value.get(key) if isinstance(value, dict) else None
+
+    epochs_v, val_acc = series(history, "val_accuracy")
+    finite = [(v, e) for e, v in zip(epochs_v, val_acc) if v == v]
+    best_val = max(finite, key=lambda ve: ve[0]) if finite else (None, None)
+    _, speeds = series(history, "train_images_per_sec")
+    speeds = [s for s in speeds if s == s]
+    _, times = series(history, "epoch_time")
+    times = [t for t in times if t == t]
+    epochs_run = metrics.get("epochs_run")
+    if epochs_run is None and history:
+        epochs_run = len(series(history, "loss")[0]) or len(set(history.get("epoch") or []))
+    return {
+        "run": label,
+        "model": metrics.get("model") or (cfg_get("model", "name")),
+        "config": cfg.get("name") or metrics.get("name"),
+        "epochs_run": epochs_run,
+        "epochs_planned": metrics.get("epochs_planned") or cfg_get("training", "epochs"),
+        "best_val_accuracy": best_val[0],
+        "best_val_epoch": best_val[1],
+        "final_val_accuracy": finite[-1][0] if finite else None,
+        "final_test_accuracy": metrics.get("final_test_accuracy"),
+        "best_test_accuracy": metrics.get("best_test_accuracy"),
+        "parameters": metrics.get("parameters"),
+        # train.py's train_time_sec is the sum of the epochs' times; a run killed before
+        # writing metrics.json still has them in its history
+        "train_time_sec": metrics.get("train_time_sec") if metrics.get("train_time_sec") is not None
+        else (round(sum(times), 2) if times else None),
+        "train_images_per_sec": round(statistics.median(speeds), 1) if speeds else metrics.get("train_images_per_sec"),
+        "status": metrics.get("status"),
+    }
+
+
+def _missing(v):
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def format_duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, s = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def markdown_cells(row):
+    def acc(v):
+        return "-" if _missing(v) else f"{v:.4f}"
+
+    epochs = "-" if _missing(row["epochs_run"]) else str(row["epochs_run"])
+    if not _missing(row["epochs_planned"]):
+        epochs += f"/{row['epochs_planned']}"
+    best_val = acc(row["best_val_accuracy"])
+    if not _missing(row["best_val_epoch"]):
+        best_val += f" ({row['best_val_epoch']})"
+    cells = {
+        "run": row["run"], "model": row["model"], "config": row["config"], "epochs_run": epochs,
+        "best_val_accuracy": best_val, "final_val_accuracy": acc(row["final_val_accuracy"]),
+        "final_test_accuracy": acc(row["final_test_accuracy"]), "best_test_accuracy": acc(row["best_test_accuracy"]),
+        "parameters": None if _missing(row["parameters"]) else f"{row['parameters']:,}",
+        "train_time_sec": None if _missing(row["train_time_sec"]) else format_duration(row["train_time_sec"]),
+        "train_images_per_sec": None if _missing(row["train_images_per_sec"]) else f"{row['train_images_per_sec']:,.0f}",
+        "status": row["status"],
+    }
+    return {k: "-" if _missing(v) or v == "" else str(v).replace("|", "\\|").replace("\n", " ")
+            for k, v in cells.items()}
+
+
+def to_markdown(rows):
+    shown = [(key, header, align) for key, header, align in COLUMNS if header]
+    lines = ["| " + " | ".join(h for _, h, _ in shown) + " |",
+             "| " + " | ".join("---:" if a == "right" else "---" for _, _, a in shown) + " |"]
+    for row in rows:
+        cells = markdown_cells(row)
+        lines.append("| " + " | ".join(cells[key] for key, _, _ in shown) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([key for key, _, _ in COLUMNS])
+    for row in rows:
+        writer.writerow(["" if _missing(row[key]) else row[key] for key, _, _ in COLUMNS])
+    return buffer.getvalue()
+
+
+def table(runs, labels, md_path, csv_path):
+    from suite.atomic import write_text
+
+    rows = [summarise(run_dir, label) for run_dir, label in zip(runs, labels)]
+    markdown = to_markdown(rows)
+    for path, text in ((md_path, markdown), (csv_path, to_csv(rows) if csv_path else None)):
+        if not path:
+            continue
+        path = Path(path)
+        if path.is_dir():
+            raise UserError(f"{path}: is a folder; give a file name")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(path, text)
+        except OSError as e:
+            raise UserError(f"{path}: cannot write ({e.strerror})") from None
+    print(markdown, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
