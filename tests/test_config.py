@@ -138,8 +138,12 @@ def test_an_error_in_a_base_names_the_base_file(tmp_path):
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_resolved_config_reloads_to_the_same_config(tmp_path, path):
+def test_every_config_validates_builds_its_model_and_reloads_resolved(tmp_path, path):
+    import models
+
     cfg = load_config(path)
+    net = models.create(cfg["model"]["name"], **cfg["model"]["params"])
+    assert net.output_shape == (None, 10)
     resolved = tmp_path / "config.yaml"
     resolved.write_text(dump_config(cfg))
     assert load_config(resolved) == cfg
