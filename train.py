@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 from suite.config import SCHEDULE_KEYS, dump_config, load_config, monitor_mode, steps_per_epoch  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
 from suite.errors import UserError  # noqa: E402
+from suite.quiet import import_keras  # noqa: E402
 
 
 def parse_args(argv):
@@ -54,6 +55,7 @@ def main(argv=None):
 
 def run(args):
     started = time.perf_counter()
+    import_keras()
     # ------------------------------------------------------------------ config and data
     if args.resume:
         run_dir = Path(args.resume)

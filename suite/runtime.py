@@ -68,11 +68,14 @@ def _precision(asked, runtime):
 def _configure_tensorflow(rt_cfg, deterministic):
     import tensorflow as tf
 
+    from suite.quiet import native_stderr_silenced
+
     if rt_cfg["threads"]:
         tf.config.threading.set_intra_op_parallelism_threads(rt_cfg["threads"])
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    gpus = tf.config.list_physical_devices("GPU")
+    with native_stderr_silenced():  # "failed call to cuInit" on machines without a GPU
+        gpus = tf.config.list_physical_devices("GPU")
     notes = []
     for gpu in gpus:
         if rt_cfg["memory_growth"]:
