@@ -8,7 +8,7 @@
 Everything a run produces goes into its own folder ``outputs/<name>-<timestamp>/``:
 the resolved ``config.yaml``, ``model.txt`` (summary) and ``model.png`` (diagram),
 ``history.json`` and ``curves.png`` (rewritten every epoch), ``best.weights.h5`` and
-``state.weights.h5`` (each with a ``.json`` sidecar), ``final.weights.h5`` and
+``state.h5`` (each with a ``.json`` sidecar), ``final.weights.h5`` and
 ``metrics.json`` at the end, and ``tensorboard/`` when enabled.
 """
 
@@ -113,9 +113,9 @@ def run(args):
     if args.resume:
         from suite.atomic import remove_temporaries
         remove_temporaries(run_dir)  # half-written files of a killed process; the real ones are intact
-    if args.resume and (run_dir / "state.weights.h5").exists():
+    if args.resume and (run_dir / "state.h5").exists():
         from callbacks import restore_state
-        initial_epoch = restore_state(model, run_dir / "state.weights.h5")
+        initial_epoch = restore_state(model, run_dir / "state.h5")
         if initial_epoch >= tc["epochs"]:
             raise UserError(f"{run_dir}: all {tc['epochs']} epochs are already done")
         print(f"resuming {run_dir} after epoch {initial_epoch} of {tc['epochs']}")
@@ -147,7 +147,7 @@ def run(args):
         LearningRateLogger(schedule, steps),
         monitor,
         best,
-        TrainingState(run_dir / "state.weights.h5", lambda epoch: describe(epoch, checkpoint={"kind": "training-state"})),
+        TrainingState(run_dir / "state.h5", lambda epoch: describe(epoch, checkpoint={"kind": "training-state"})),
     ]
     if cb["early_stopping"]:
         callbacks.append(keras.callbacks.EarlyStopping(cb["monitor"], patience=cb["early_stopping"], mode=mode))

@@ -4,12 +4,14 @@
            PyDataset, in-model scaling and augmentation (flip + pad-and-crop), every
            callback, the curves, history and checkpoints rewritten each epoch. Taken from
            the wall clock between the ends of consecutive epochs, so it counts all of it.
-    bare   images/s of ``model.fit`` on the bare network, with in-memory float32 tensors,
-           no augmentation and no callbacks: the model's own training step.
-    eval   images/s of the suite's evaluation path: the wrapped model's ``predict`` on
-           uint8 images with batch 500, as evaluate.py runs it.
+    bare   images/s of the bare network's own training step (``train_on_batch``) on float32
+           tensors already in memory: no data pipeline, no augmentation, no callbacks.
+           (Not ``model.fit`` on NumPy arrays: on the 2-core CPU Keras' array pipeline
+           itself costs up to half the time, e.g. MiniVGGNet 397 images/s against 725.)
+    eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
-Each figure is the median of ``--repeats`` epochs (or passes) after one warm-up. The
+Each figure is the median of ``--repeats`` epochs (or passes) after a warm-up; the bare
+passes are taken before and after the suite's run, around it. The
 images are random uint8 (speed does not depend on pixel values), so no data set is
 needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
 
@@ -38,6 +40,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 import models  # noqa: E402
+import evaluate  # noqa: E402
 import train  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
 from suite.preprocessing import wrap  # noqa: E402
@@ -49,7 +52,7 @@ def parse_args():
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=8.0, help="target length of one timed epoch")
+    p.add_argument("--seconds", type=float, default=15.0, help="target length of one timed epoch")
     p.add_argument("--precision", default="auto")
     p.add_argument("--suite-only", action="store_true",
                    help="only train.py's path, with --images per epoch (one compile per model: for short GPU leases)")
@@ -58,30 +61,28 @@ def parse_args():
     return p.parse_args()
 
 
-class EpochTimes(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+class BareStep:
+    """The network's own training step (``train_on_batch``) on float32 tensors already in
+    memory: no data pipeline, no augmentation, no callbacks."""
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.times = getattr(self, "times", []) + [time.perf_counter() - self.start]
+    def __init__(self, name, batch, n_images, jit):
+        self.net = models.create(name)
+        self.net.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(),
+                         metrics=["accuracy"], jit_compile=jit)
+        rng = np.random.default_rng(0)
+        shape = (batch, *self.net.input_shape[1:])
+        self.batches = [(keras.ops.convert_to_tensor(rng.standard_normal(shape, dtype=np.float32)),
+                         keras.ops.convert_to_tensor(rng.integers(0, 10, batch).astype("int32")))
+                        for _ in range(max(1, n_images // batch))]
+        for x, y in self.batches[:2]:
+            self.net.train_on_batch(x, y)  # tracing and warm-up
 
-
-def bare_rate(name, batch, n_images, repeats, jit):
-    """Median images/s of ``fit`` on the bare network and float32 tensors in memory."""
-    net = models.create(name)
-    net.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy", jit_compile=jit)
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((n_images, *net.input_shape[1:]), dtype=np.float32)
-    y = rng.integers(0, 10, n_images).astype("int32")
-    timer = EpochTimes()
-    net.fit(x, y, batch_size=batch, epochs=1 + repeats, verbose=0, callbacks=[timer], shuffle=False)
-    return n_images / statistics.median(timer.times[1:]), net
-
-
-def probe_rate(name, batch, jit):
-    """A rough images/s from a few steps, to size the timed epochs."""
-    rate, _ = bare_rate(name, batch, batch * 3, 1, jit)
-    return rate
+    def rate(self):
+        """Images/s of one pass over the batches."""
+        start = time.perf_counter()
+        for x, y in self.batches:
+            self.net.train_on_batch(x, y)
+        return len(self.batches) * len(self.batches[0][1]) / (time.perf_counter() - start)
 
 
 def suite_rate(name, batch, n_images, repeats, precision, workdir):
@@ -110,15 +111,12 @@ def suite_rate(name, batch, n_images, repeats, precision, workdir):
     return n_images / float(np.median(cycles))
 
 
-def eval_rate(net, n_images, repeats):
+def eval_rate(net, n_images, repeats, runtime):
+    """Median images/s of evaluate.py's own prediction loop, at its default batch size."""
     model = wrap(net, [0.0] * 3, [255.0] * 3)
     x = np.random.default_rng(2).integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
-    times = []
-    for _ in range(1 + repeats):
-        start = time.perf_counter()
-        model.predict(x, batch_size=500, verbose=0)
-        times.append(time.perf_counter() - start)
-    return n_images / statistics.median(times[1:])
+    batch = evaluate.GPU_BATCH_SIZE if runtime.accelerator == "gpu" else evaluate.CPU_BATCH_SIZE
+    return statistics.median(evaluate.predict(model, x, batch, runtime)[1] for _ in range(repeats))
 
 
 def machine(runtime):
@@ -159,15 +157,20 @@ def main():
                 if args.out:
                     write_table(args, info, rows, raw)
                 continue
-            rough = probe_rate(name, args.batch_size, runtime.jit_compile)
-            n_train = max(4, round(rough * args.seconds / args.batch_size)) * args.batch_size
-            bare, net = bare_rate(name, args.batch_size, n_train, args.repeats, runtime.jit_compile)
-            n_eval = max(1000, min(10000, round(3 * bare * args.seconds / 500) * 500))
-            evaluated = eval_rate(net, n_eval, args.repeats)
-            keras.backend.clear_session()
+            probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
+            n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
+            bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
+            net = bare.net
+            # bare passes before and after the suite's run, so that a drift of the machine's speed
+            # (this CPU varies by +-30% over minutes) falls on both sides of the ratio
+            bare_rates = [bare.rate() for _ in range(args.repeats)]
             suite = suite_rate(name, args.batch_size, n_train, args.repeats, args.precision, Path(tmp))
-            raw[name] = {"params": net.count_params(), "suite": suite, "bare": bare, "eval": evaluated,
-                         "train_images_per_epoch": n_train, "eval_images": n_eval}
+            bare_rates += [bare.rate() for _ in range(args.repeats)]
+            bare = statistics.median(bare_rates)
+            n_eval = max(1000, min(10000, round(3 * bare * args.seconds / 500) * 500))
+            evaluated = eval_rate(net, n_eval, args.repeats, runtime)
+            raw[name] = {"params": net.count_params(), "suite": suite, "bare": bare, "bare_passes": bare_rates,
+                         "eval": evaluated, "train_images_per_epoch": n_train, "eval_images": n_eval}
             rows.append(f"| {name} | {net.count_params():,} | {suite:,.0f} | {bare:,.0f} | {suite / bare:.2f} "
                         f"| {evaluated:,.0f} |")
             print(rows[-1], flush=True)

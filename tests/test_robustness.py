@@ -109,18 +109,18 @@ def test_corrupt_or_foreign_state_is_refused_and_left_alone(tmp_path, capsys):
     assert train.main(["--config", str(run / "config.yaml"), "--stop-after", "1",
                        "--set", f"output.dir={tmp_path / 'b'}"]) == 0
     stopped = next((tmp_path / "b").iterdir())
-    state = stopped / "state.weights.h5"
+    state = stopped / "state.h5"
     whole = state.read_bytes()
     state.write_bytes(whole[: len(whole) // 2])
     before = snapshot(stopped)
     capsys.readouterr()
     assert train.main(["--resume", str(stopped)]) == 2
     line = one_error_line(capsys)
-    assert "state.weights.h5" in line and "not a readable training state" in line
+    assert "state.h5" in line and "not a readable training state" in line
     assert snapshot(stopped) == before
     # the state of another model
     code, other = train_run(tmp_path / "c", "model.name=lenet", *SMALL[1:], "training.epochs=1")
-    shutil.copy(other / "state.weights.h5", state)
+    shutil.copy(other / "state.h5", state)
     capsys.readouterr()
     assert train.main(["--resume", str(stopped)]) == 2
     assert "does not fit this run's model" in one_error_line(capsys)
@@ -178,7 +178,7 @@ def intact(run):
     for name in ("history.json", "best.json", "state.json"):
         if (run / name).exists():
             json.loads((run / name).read_text())
-    for name in ("best.weights.h5", "state.weights.h5"):
+    for name in ("best.weights.h5", "state.h5"):
         if (run / name).exists():
             with h5py.File(run / name, "r") as f:
                 assert len(f.keys()) > 0

@@ -24,7 +24,7 @@ def history(run_dir):
 def test_run_folder_holds_everything(tiny_run):
     names = {p.name for p in tiny_run.iterdir()}
     assert {"config.yaml", "model.txt", "history.json", "curves.png", "metrics.json",
-            "best.weights.h5", "best.json", "state.weights.h5", "state.json",
+            "best.weights.h5", "best.json", "state.h5", "state.json",
             "final.weights.h5", "final.json"} <= names
     assert (tiny_run / "curves.png").read_bytes()[:8] == PNG
     assert "conv2d" in (tiny_run / "model.txt").read_text()
