@@ -11,9 +11,11 @@ Each row also records the epoch's timing, which Keras' logs lack: ``epoch_time``
 ``wall_clock`` (Unix time at the epoch's end; the gap between two epochs counts
 everything, checkpoints and plots included).
 
-The PNG is drawn on a background thread (a few hundred ms of matplotlib per epoch would
-otherwise stall training); when epochs end faster than it draws, it skips to the newest
-history. ``on_train_end`` waits for the last drawing.
+The PNG is drawn on a background thread, started when the next epoch begins: a few
+hundred ms of matplotlib would otherwise stall training, and would slow the checkpoint
+callbacks that run right after this one (they share the GIL). When epochs end faster
+than it draws, it skips to the newest history. ``on_train_end`` (and ``wait``) draw
+the last epoch and wait for it.
 """
 
 import json
@@ -45,9 +47,6 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._wake = threading.Condition()
         self._drawer = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start, self.train_end = time.perf_counter(), None
-
     def on_test_begin(self, logs=None):  # validation starts when the training batches are done
         self.train_end = time.perf_counter()
 
@@ -61,20 +60,26 @@ class TrainingMonitor(keras.callbacks.Callback):
             column = self.history.setdefault(key, [None] * length)
             column.append(row.get(key))
         write_json(self.history_path, self.history)
-        self._draw_later({k: list(v) for k, v in self.history.items()}, f"{self.title} - epoch {epoch + 1}")
+        with self._wake:
+            self._pending = ({k: list(v) for k, v in self.history.items()}, f"{self.title} - epoch {epoch + 1}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.train_end = time.perf_counter(), None
+        self._draw()
 
     def on_train_end(self, logs=None):
         self.wait()
 
     def wait(self):
+        """Draw the newest history, if not drawn yet, and wait until the PNG is written."""
+        self._draw()
         with self._wake:
             while self._pending is not None or self._drawer is not None:
                 self._wake.wait()
 
-    def _draw_later(self, history, title):
+    def _draw(self):
         with self._wake:
-            self._pending = (history, title)
-            if self._drawer is None:
+            if self._pending is not None and self._drawer is None:
                 self._drawer = threading.Thread(target=self._draw_loop, daemon=True, name="curves")
                 self._drawer.start()
 
