@@ -29,7 +29,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.errors import UserError  # noqa: E402
+from suite.errors import UserError, run_cli  # noqa: E402
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
@@ -59,12 +59,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(run, parse_args(argv))
 
 
 def run(args):

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 import numpy as np  # noqa: E402
 
-from suite.errors import UserError  # noqa: E402
+from suite.errors import UserError, run_cli  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
 
 # Default batch sizes. CPU: the fastest of 100/250/500/1000/2000 for All-CNN-C on the 2-core
@@ -69,12 +69,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(run, parse_args(argv))
 
 
 def run(args):

@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 
 from suite.config import SCHEDULE_KEYS, dump_config, load_config, monitor_mode, steps_per_epoch  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
-from suite.errors import UserError  # noqa: E402
+from suite.errors import UserError, run_cli  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
 
 
@@ -45,12 +45,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        return run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    return run_cli(run, parse_args(argv))
 
 
 def run(args):

@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +36,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras  # noqa: E402
+from suite.quiet import import_keras  # noqa: E402
+
+keras = import_keras()
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
@@ -59,6 +62,7 @@ def parse_args():
                    help="only train.py's path, with --images per epoch (one compile per model: for short GPU leases)")
     p.add_argument("--images", type=int, default=25600, help="images per epoch with --suite-only")
     p.add_argument("--out", help="also write the table (Markdown) and the raw figures (.json beside it)")
+    p.add_argument("--one", metavar="JSON", help=argparse.SUPPRESS)  # internal: measure one model into JSON
     return p.parse_args()
 
 
@@ -135,51 +139,63 @@ def machine(runtime):
             f"({versions}); precision {runtime.precision}; XLA {'on' if runtime.jit_compile else 'off'}")
 
 
+def measure(name, args, runtime, workdir):
+    """The figures of one model, as a dict (see the module docstring)."""
+    if args.suite_only:
+        suite = suite_rate(name, args.batch_size, args.images, args.repeats, args.precision, workdir)
+        return {"params": models.create(name).count_params(), "suite": suite, "train_images_per_epoch": args.images}
+    probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
+    n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
+    bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
+    # bare passes before and after the suite's run, so that a drift of the machine's speed
+    # (this CPU varies by +-30% over minutes) falls on both sides of the ratio
+    around = max(1, args.repeats // 2)
+    bare_rates = [bare.rate() for _ in range(around)]
+    suite = suite_rate(name, args.batch_size, n_train, args.repeats, args.precision, workdir)
+    bare_rates += [bare.rate() for _ in range(around)]
+    rate = statistics.median(bare_rates)
+    n_eval = max(1000, min(10000, round(3 * rate * args.seconds / 500) * 500))
+    return {"params": bare.net.count_params(), "suite": suite, "bare": rate, "bare_passes": bare_rates,
+            "eval": eval_rate(bare.net, n_eval, args.repeats, runtime), "train_images_per_epoch": n_train,
+            "eval_images": n_eval}
+
+
+def row(name, r):
+    cells = [f"{r[k]:,.0f}" if r.get(k) else "-" for k in ("suite", "bare")]
+    ratio = f"{r['suite'] / r['bare']:.2f}" if r.get("bare") else "-"
+    return f"| {name} | {r['params']:,} | {cells[0]} | {cells[1]} | {ratio} | {r['eval']:,.0f} |" if r.get("eval") \
+        else f"| {name} | {r['params']:,} | {cells[0]} | {cells[1]} | {ratio} | - |"
+
+
 def main():
     args = parse_args()
     names = models.list_models() if args.models == "all" else args.models.split(",")
     rt_cfg = {**DEFAULTS["runtime"], "precision": args.precision}
     runtime = configure(rt_cfg, seed=0, deterministic=False)
+    if args.one:  # a child process measuring one model
+        with tempfile.TemporaryDirectory() as tmp:
+            Path(args.one).write_text(json.dumps(measure(names[0], args, runtime, Path(tmp))))
+        return
     info = machine(runtime)
     print(f"# throughput, batch {args.batch_size}: {info}", flush=True)
-    header = "| model | params | suite train img/s | bare train img/s | suite/bare | eval img/s |"
-    rows, raw = [header, "|---|---:|---:|---:|---:|---:|"], {}
+    rows, raw = ["| model | params | suite train img/s | bare train img/s | suite/bare | eval img/s |",
+                 "|---|---:|---:|---:|---:|---:|"], {}
     print("\n".join(rows), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            keras.backend.clear_session()
-            configure(rt_cfg, seed=0, deterministic=False)
-            if args.suite_only:
-                suite = suite_rate(name, args.batch_size, args.images, args.repeats, args.precision, Path(tmp))
-                params = models.create(name).count_params()
-                raw[name] = {"params": params, "suite": suite, "train_images_per_epoch": args.images}
-                rows.append(f"| {name} | {params:,} | {suite:,.0f} | - | - | - |")
-                print(rows[-1], flush=True)
-                if args.out:
-                    write_table(args, info, rows, raw)
-                continue
-            probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
-            n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
-            bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
-            net = bare.net
-            # bare passes before and after the suite's run, so that a drift of the machine's speed
-            # (this CPU varies by +-30% over minutes) falls on both sides of the ratio
-            around = max(1, args.repeats // 2)
-            bare_rates = [bare.rate() for _ in range(around)]
-            suite = suite_rate(name, args.batch_size, n_train, args.repeats, args.precision, Path(tmp))
-            bare_rates += [bare.rate() for _ in range(around)]
-            bare = statistics.median(bare_rates)
-            n_eval = max(1000, min(10000, round(3 * bare * args.seconds / 500) * 500))
-            evaluated = eval_rate(net, n_eval, args.repeats, runtime)
-            raw[name] = {"params": net.count_params(), "suite": suite, "bare": bare, "bare_passes": bare_rates,
-                         "eval": evaluated, "train_images_per_epoch": n_train, "eval_images": n_eval}
-            rows.append(f"| {name} | {net.count_params():,} | {suite:,.0f} | {bare:,.0f} | {suite / bare:.2f} "
-                        f"| {evaluated:,.0f} |")
+            # one process per model: a model's threads, caches and graphs cannot slow the next one
+            result = Path(tmp) / f"{name}.json"
+            child = [a for a in sys.argv[1:] if a != "--models" and not a.startswith("--models=")]
+            if "--models" in sys.argv:
+                i = sys.argv.index("--models")
+                child = sys.argv[1:i] + sys.argv[i + 2:]
+            subprocess.run([sys.executable, __file__, *[a for a in child if a != "--out" and a != args.out],
+                            "--models", name, "--one", str(result)], check=True, stdout=subprocess.DEVNULL)
+            raw[name] = json.loads(result.read_text())
+            rows.append(row(name, raw[name]))
             print(rows[-1], flush=True)
             if args.out:
                 write_table(args, info, rows, raw)
-    if args.out:
-        write_table(args, info, rows, raw)
 
 
 def write_table(args, info, rows, raw):

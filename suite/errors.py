@@ -7,3 +7,15 @@ class UserError(Exception):
     The scripts print ``error: <message>`` on stderr and exit with status 2, with no
     traceback. The message must name what is wrong and where (file, key, layer).
     """
+
+
+def run_cli(run, args):
+    """``run(args)`` for a script's ``main``: a UserError becomes ``error: <message>`` on
+    stderr and exit status 2, with no traceback."""
+    import sys
+
+    try:
+        return run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
