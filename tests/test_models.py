@@ -216,7 +216,6 @@ JAX_SCRIPT = textwrap.dedent("""
 
 
 def test_builders_train_under_jax():
-    pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO, "JAX_PLATFORMS": "cpu"}
     run = subprocess.run([sys.executable, "-c", JAX_SCRIPT], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
