@@ -17,5 +17,6 @@ def run_cli(run, args):
     try:
         return run(args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        one_line = " ".join(str(e).split())  # wrapped messages (some from pickle, h5py) kept to one line
+        print(f"error: {one_line}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ DATA_ERRORS = [
     ("missing batch", lambda d: linked_copy(d / "c", skip={"data_batch_3"}), "data_batch_3: missing"),
     ("truncated batch", lambda d: linked_copy(d / "c", replace={"test_batch": (CIFAR / "test_batch").read_bytes()[:500_000]}),
      "test_batch: truncated or not a CIFAR-10 batch"),
-    ("garbage batch", lambda d: linked_copy(d / "c", replace={"data_batch_1": os.urandom(4096)}),
+    ("garbage batch", lambda d: linked_copy(d / "c", replace={"data_batch_1": np.random.default_rng(0).bytes(4096)}),
      "data_batch_1: truncated or not a CIFAR-10 batch"),
     ("npz wrong shape", lambda d: bad_npz(d / "x.npz", x_train=np.zeros((20, 32, 32), np.uint8)),
      "x_train has shape (20, 32, 32)"),
@@ -61,6 +61,16 @@ DATA_ERRORS = [
      "missing arrays y_train, x_test, y_test"),
     ("corrupt tar.gz", lambda d: (d / "c.tar.gz").write_bytes(os.urandom(1000)) and d / "c.tar.gz", "not a readable .tar.gz"),
 ]
+
+
+def test_a_multi_line_error_is_printed_on_one_line(capsys):
+    from suite.errors import UserError, run_cli
+
+    def fails(_):
+        raise UserError("weights.h5: not an HDF5 file (OSError: unable to open\n  file signature not found)")
+
+    assert run_cli(fails, None) == 2
+    assert one_error_line(capsys) == "error: weights.h5: not an HDF5 file (OSError: unable to open file signature not found)"
 
 
 @pytest.mark.parametrize("case,make,expected", DATA_ERRORS, ids=[c[0] for c in DATA_ERRORS])
