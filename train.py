@@ -124,11 +124,12 @@ def run(args):
     # ------------------------------------------------------------------ callbacks and training
     from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,
                            TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState)
-    from suite.pipeline import Batches, EpochOrder
+    from suite.pipeline import training_input
 
     cb = cfg["callbacks"]
     mode = monitor_mode(cfg)
-    train_batches = Batches(splits.x_train, splits.y_train, batch_size, seed=tc["seed"], one_hot=one_hot)
+    train_data, train_steps, order_callbacks = training_input(splits.x_train, splits.y_train, batch_size, tc["seed"],
+                                                              initial_epoch, one_hot, runtime.backend)
     best = BestCheckpoint(net, run_dir / "best.weights.h5", cb["monitor"], mode,
                           lambda epoch, value: describe(epoch, checkpoint={"kind": "best", "epoch": epoch,
                                                                           "monitor": cb["monitor"], "value": value}))
@@ -138,7 +139,7 @@ def run(args):
     callbacks = [
         signals,                             # Ctrl-C: stop after this batch, keep the last complete epoch
         StopOnNaN(cb["nan_check_every"]),    # before anything is saved
-        EpochOrder(train_batches, initial_epoch),
+        *order_callbacks,                    # the epoch the batches start at
         LearningRateLogger(schedule, steps),
         monitor,
         best,
@@ -155,9 +156,9 @@ def run(args):
     y_val = keras.utils.to_categorical(splits.y_val, 10) if one_hot else splits.y_val
     status, reason = "completed", None
     try:
-        model.fit(train_batches, validation_data=(splits.x_val, y_val), epochs=tc["epochs"],
+        model.fit(train_data, steps_per_epoch=train_steps, validation_data=(splits.x_val, y_val), epochs=tc["epochs"],
                   initial_epoch=initial_epoch, callbacks=callbacks, verbose=tc["verbose"],
-                  validation_batch_size=tc["eval_batch_size"], shuffle=False)  # Batches shuffles, by (seed, epoch)
+                  validation_batch_size=tc["eval_batch_size"], shuffle=False)  # the input shuffles, by (seed, epoch)
     except TrainingInterrupted as e:
         status, reason = "interrupted", f"stopped by {e}"
     except TrainingDiverged as e:

@@ -1,9 +1,10 @@
 """Training and evaluation throughput of every registered model, measured three ways.
 
     suite  images/s of train.py itself (``train.main``): uint8 batches from the suite's
-           PyDataset, in-model scaling and augmentation (flip + pad-and-crop), every
-           callback, the curves, history and checkpoints rewritten each epoch. Taken from
-           the wall clock between the ends of consecutive epochs, so it counts all of it.
+           input pipeline (tf.data under TensorFlow), in-model scaling and augmentation
+           (flip + pad-and-crop), every callback, the curves, history and checkpoints
+           rewritten each epoch. Taken from the wall clock between the ends of
+           consecutive epochs, so it counts all of it.
     bare   images/s of the bare network's own training step (``train_on_batch``) on float32
            tensors already in memory: no data pipeline, no augmentation, no callbacks.
            (Not ``model.fit`` on NumPy arrays: on the 2-core CPU Keras' array pipeline

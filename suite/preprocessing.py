@@ -10,6 +10,7 @@ them: ``wrap`` puts them in front of a registry model.
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 
@@ -17,16 +18,25 @@ from keras import layers, ops
 class Standardize(layers.Layer):
     """``(x - mean) / std`` per channel, with mean and std in pixel units (0..255).
 
-    ``scale`` normalisation is mean 0, std 255.
+    ``scale`` normalisation is mean 0, std 255. Computed as ``x * (1/std) - mean/std``
+    with both terms spread to the full image shape: TensorFlow's CPU kernels broadcast
+    a per-channel ``(3,)`` vector slowly, and on the 2-core CPU this took a batch of 128
+    images from 1.5 ms to 0.5 ms (cast included; 500 calls of a ``tf.function``).
     """
 
     def __init__(self, mean, std, **kwargs):
         super().__init__(**kwargs)
         self.mean, self.std = [float(m) for m in mean], [float(s) for s in std]
 
+    def build(self, input_shape):
+        shape = tuple(input_shape[1:])
+        self._scale = np.broadcast_to(1.0 / np.array(self.std), shape).astype("float32")
+        self._offset = np.broadcast_to(-np.array(self.mean) / np.array(self.std), shape).astype("float32")
+
     def call(self, x):
-        x = ops.cast(x, self.compute_dtype)
-        return (x - ops.convert_to_tensor(self.mean, self.compute_dtype)) / ops.convert_to_tensor(self.std, self.compute_dtype)
+        dtype = self.compute_dtype
+        x = ops.cast(x, dtype)
+        return x * ops.convert_to_tensor(self._scale, dtype) + ops.convert_to_tensor(self._offset, dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -36,50 +46,60 @@ class Standardize(layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="suite")
-class RandomPadCrop(layers.Layer):
-    """Pad ``pad`` zero pixels on every side and crop back to the input size at random.
+class RandomFlipCrop(layers.Layer):
+    """Random horizontal flip and pad-and-random-crop, in one step.
 
-    The same as shifting every image by a random whole number of pixels in
-    ``[-pad, pad]`` along each axis and filling with zeros, which is how it is computed:
-    two batched products with one-hot shift matrices. That runs on any backend and
-    device, and avoids ``ZeroPadding2D`` + ``RandomCrop``, which fails under JAX in
-    Keras 3.15 (the padded shape reaches ``fit``).
+    Padding ``pad`` zero pixels on every side and cropping back to the input size at
+    random is the same as shifting each image by a random whole number of pixels in
+    ``[-pad, pad]`` along each axis with zero fill; a flip reverses the columns. Both are
+    computed as batched products with one-hot ``(B, out, in)`` selection matrices: one over
+    the rows (the vertical shift) and one over the columns (the horizontal shift, mirrored
+    for the flipped images). That runs on any backend and device, and is cheaper than
+    Keras' ``RandomFlip`` followed by a separate crop: on the 2-core CPU a ShallowNet
+    training step (batch 128, after scaling) took 16.3 ms with this layer against 17.5 ms
+    with the two (and 15.3 ms with no augmentation; medians of 5 passes, side by side).
+    It also avoids
+    ``ZeroPadding2D`` + ``RandomCrop``, which fails under JAX in Keras 3.15 (the padded
+    shape reaches ``fit``).
     """
 
-    def __init__(self, pad, seed=None, **kwargs):
+    def __init__(self, pad=0, flip=False, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.pad, self.seed = int(pad), seed
+        self.pad, self.flip, self.seed = int(pad), bool(flip), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _shift_matrices(self, batch, size, dtype):
-        shift = keras.random.randint((batch,), -self.pad, self.pad + 1, seed=self.seed_generator)
-        rows = ops.arange(size)[None, :, None]
-        cols = ops.arange(size)[None, None, :]
-        return ops.cast(ops.equal(cols, rows + shift[:, None, None]), dtype)  # (B, out, in)
+    def _selection(self, batch, size, dtype, flip):
+        """``(batch, size, size)``: row ``o`` of image ``b`` picks input pixel ``o - shift_b``
+        (mirrored for flipped images); no pick where that falls outside, so zeros."""
+        out = ops.arange(size)[None, :, None]
+        source = out
+        if self.pad:
+            source = source - keras.random.randint((batch, 1, 1), -self.pad, self.pad + 1, seed=self.seed_generator)
+        if flip:
+            mirrored = keras.random.randint((batch, 1, 1), 0, 2, seed=self.seed_generator) > 0
+            source = ops.where(mirrored, size - 1 - source, source)
+        return ops.cast(ops.equal(ops.arange(size)[None, None, :], source), dtype)
 
     def call(self, x, training=None):
-        if not training or self.pad == 0:
+        if not training or not (self.pad or self.flip):
             return x
-        batch, height, width = ops.shape(x)[0], x.shape[1], x.shape[2]
-        rows = self._shift_matrices(batch, height, x.dtype)
-        cols = self._shift_matrices(batch, width, x.dtype)
-        x = ops.einsum("bij,bjwc->biwc", rows, x)
-        return ops.einsum("bkl,bilc->bikc", cols, x)
+        batch = ops.shape(x)[0]
+        if self.pad:
+            x = ops.einsum("bij,bjwc->biwc", self._selection(batch, x.shape[1], x.dtype, False), x)
+        return ops.einsum("bkl,bilc->bikc", self._selection(batch, x.shape[2], x.dtype, self.flip), x)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad, "seed": self.seed}
+        return {**super().get_config(), "pad": self.pad, "flip": self.flip, "seed": self.seed}
 
 
 def augmentation(augment_cfg, seed):
     """The augmentation layers the ``augment`` section switches on, in a fixed order."""
     out = []
-    if augment_cfg["flip"]:
-        out.append(layers.RandomFlip("horizontal", seed=seed, dtype="float32", name="flip"))
-    if augment_cfg["crop"]:
-        out.append(RandomPadCrop(augment_cfg["crop"], seed=seed + 1, dtype="float32", name="pad_crop"))
+    if augment_cfg["flip"] or augment_cfg["crop"]:
+        out.append(RandomFlipCrop(augment_cfg["crop"], augment_cfg["flip"], seed=seed, dtype="float32", name="flip_crop"))
     if augment_cfg["translate"]:
         f = augment_cfg["translate"]
         translate = layers.RandomTranslation(f, f, fill_mode="constant", seed=seed + 2, dtype="float32", name="translate")

@@ -1,4 +1,4 @@
-"""Devices, precision, XLA and distribution: the suite's only TensorFlow-specific code.
+"""Devices, precision, XLA, distribution and the tf.data input: the suite's only TensorFlow-specific code.
 
 ``configure`` is called once, before any model is built. Under the TensorFlow backend
 it sets threads, GPU memory growth, op determinism, logical CPU devices and the
@@ -12,14 +12,17 @@ shallownet 6,307 -> 4,245, lenet 1,173 -> 1,172, minivggnet 696 -> 199, resnet20
 every model but LeNet (a tie), so ``jit_compile: auto`` is off on the CPU and on for GPUs. Other CPU
 findings that shaped the suite: ``fit`` on NumPy arrays is itself slow here (Keras'
 tf.data array pipeline competes for the two cores: MiniVGGNet 397 images/s against 725
-for its bare ``train_on_batch`` step, ResNet-20 about 390 against 510), so train.py feeds
-uint8 batches from a ``PyDataset``; and TF's fused batch norm (``FusedBatchNormV3``) was
-no faster than Keras' batch norm (299 against 298 images/s for ResNet-20), so the models
-keep ``keras.layers.BatchNormalization``.
+for its bare ``train_on_batch`` step, ResNet-20 about 390 against 510), so train.py
+feeds uint8 batches from its own ``tf.data`` pipeline (``tf_batches``, see
+``suite.pipeline``); and TF's fused batch norm (``FusedBatchNormV3``) was no faster than
+Keras' batch norm (299 against 298 images/s for ResNet-20), so the models keep
+``keras.layers.BatchNormalization``.
 """
 
 import contextlib
+import itertools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -128,6 +131,33 @@ def _configure_jax(rt_cfg):
     cc = getattr(devices[0], "compute_capability", "0.0") if accelerator == "gpu" else "0.0"
     runtime.compute_capability = tuple(int(p) for p in str(cc).split(".")[:2])
     return runtime
+
+
+def tf_batches(x, y, batch_size, seed, first_epoch, one_hot):
+    """An endless ``tf.data`` pipeline of ``(uint8 images, labels)`` batches: epoch
+    ``first_epoch`` in ``epoch_order``, then the next epoch, and so on. ``fit`` takes
+    ``steps_per_epoch = ceil(len(x) / batch_size)`` batches of it per epoch (the last one
+    of each epoch may be short). Only the order is made in Python, once per epoch."""
+    import tensorflow as tf
+
+    from suite.pipeline import epoch_order
+
+    n, steps = len(x), math.ceil(len(x) / batch_size)
+    images, labels = tf.constant(x), tf.constant(y)
+
+    def orders():
+        for epoch in itertools.count(first_epoch):
+            yield epoch_order(seed, epoch, n)
+
+    def batches_of(order):
+        return tf.data.Dataset.range(steps).map(lambda i: order[i * batch_size:(i + 1) * batch_size])
+
+    def gather(idx):
+        batch_labels = tf.gather(labels, idx)
+        return tf.gather(images, idx), tf.one_hot(batch_labels, 10) if one_hot else batch_labels
+
+    ds = tf.data.Dataset.from_generator(orders, output_signature=tf.TensorSpec([n], tf.int64))
+    return ds.flat_map(batches_of).map(gather).prefetch(2)
 
 
 def device_description(runtime):

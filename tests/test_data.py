@@ -10,7 +10,7 @@ import pytest
 
 from suite.data import TRAIN_BATCHES, channel_stats, load_cifar10, prepare, stratified_indices, stratified_split
 from suite.config import DEFAULTS
-from suite.preprocessing import RandomPadCrop, Standardize
+from suite.preprocessing import RandomFlipCrop, Standardize
 
 
 def batch_bytes(images, labels):
@@ -78,22 +78,58 @@ def test_prepare_holds_out_validation_and_standardises_on_the_training_part():
     assert "20%" in splits.validation
 
 
-def test_pad_and_crop_gives_shifted_copies_with_zero_fill(cifar):
-    x = keras.ops.convert_to_tensor(cifar.x_test[:32].astype("float32"))
-    out = keras.ops.convert_to_numpy(RandomPadCrop(3, seed=1)(x, training=True))
-    src = cifar.x_test[:32].astype("float32")
-    shifted = 0
+@pytest.mark.parametrize("flip", [False, True])
+def test_pad_and_crop_gives_shifted_copies_with_zero_fill(cifar, flip):
+    src = cifar.x_test[:64].astype("float32")
+    layer = RandomFlipCrop(3, flip=flip, seed=1)
+    out = keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(src), training=True))
+    shifted = mirrored = 0
     for image, result in zip(src, out):
         padded = np.pad(image, ((3, 3), (3, 3), (0, 0)))
-        matches = [(dy, dx) for dy in range(7) for dx in range(7)
-                   if np.array_equal(padded[dy:dy + 32, dx:dx + 32], result)]
-        assert matches, "not a shifted copy"
-        shifted += matches[0] != (3, 3)
-    assert shifted > 16  # most images moved
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(RandomPadCrop(3, seed=1)(x, training=False)), src)
+        matches = [(dy, dx, m) for m in (False, True) for dy in range(7) for dx in range(7)
+                   if np.array_equal((padded[:, ::-1] if m else padded)[dy:dy + 32, dx:dx + 32], result)]
+        assert matches, "not a shifted (or mirrored) copy"
+        shifted += matches[0][:2] != (3, 3)
+        mirrored += all(m for _, _, m in matches)
+    assert shifted > 32  # most images moved
+    assert (16 < mirrored < 48) if flip else mirrored == 0
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(keras.ops.convert_to_tensor(src), training=False)), src)
+
+
+def test_flip_alone_mirrors_about_half_the_images(cifar):
+    src = cifar.x_test[:64].astype("float32")
+    out = keras.ops.convert_to_numpy(RandomFlipCrop(0, flip=True, seed=2)(keras.ops.convert_to_tensor(src), training=True))
+    same = [np.array_equal(o, s) for o, s in zip(out, src)]
+    flipped = [np.array_equal(o, s[:, ::-1]) for o, s in zip(out, src)]
+    assert all(a or b for a, b in zip(same, flipped)) and 16 < sum(flipped) < 48
 
 
 def test_standardize_layer(cifar):
     x = cifar.x_test[:4]
     out = keras.ops.convert_to_numpy(Standardize([10, 20, 30], [2, 4, 5])(keras.ops.convert_to_tensor(x)))
-    np.testing.assert_allclose(out, (x.astype("float32") - [10, 20, 30]) / [2, 4, 5], rtol=1e-6)
+    np.testing.assert_allclose(out, (x.astype("float32") - [10, 20, 30]) / [2, 4, 5], rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "other"])
+def test_training_input_serves_each_epoch_in_its_seeded_order(cifar, backend):
+    """Both feeders (tf.data under TensorFlow, the PyDataset elsewhere) give epoch e the
+    order ``epoch_order(seed, e)``, from the first epoch they are started at, across epochs."""
+    from suite.pipeline import epoch_order, training_input
+
+    x, y = cifar.x_test[:50], cifar.y_test[:50]
+    data, steps, callbacks = training_input(x, y, 16, seed=3, first_epoch=5, one_hot=False, backend=backend)
+    if backend == "tensorflow":
+        assert steps == 4 and callbacks == []
+        it = iter(data)
+        served = [next(it) for _ in range(2 * steps)]
+    else:
+        assert steps is None and len(data) == 4
+        callbacks[0].on_train_begin()
+        served = [data[i] for _ in range(2) for i in range(len(data))]
+    images = np.concatenate([np.asarray(b[0]) for b in served])
+    labels = np.concatenate([np.asarray(b[1]) for b in served])
+    assert [len(b[0]) for b in served] == [16, 16, 16, 2] * 2
+    expected = np.concatenate([epoch_order(3, 5, 50), epoch_order(3, 6, 50)])
+    np.testing.assert_array_equal(images, x[expected])
+    np.testing.assert_array_equal(labels, y[expected])
+    assert not np.array_equal(epoch_order(3, 5, 50), epoch_order(3, 6, 50))
