@@ -1,0 +1,70 @@
+"""Milliseconds per batch of the in-model preprocessing alone: scaling, then flip-and-crop.
+
+This is the work train.py's model does on every batch that the bare step of
+``bench/throughput.py`` does not, so for the cheapest networks it is most of the gap
+between the two (ShallowNet's whole training step is about 13 ms a batch on the 2-core CPU).
+
+    python bench/preprocessing.py                  # batch 128, median of 5 runs of 300 calls
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from suite.quiet import import_keras  # noqa: E402
+
+keras = import_keras()
+import numpy as np  # noqa: E402
+
+from suite.preprocessing import RandomFlipCrop, Standardize  # noqa: E402
+
+
+class AsInTraining(keras.layers.Layer):
+    """Calls ``layer`` as in training (augmenting), also inside ``predict_on_batch``."""
+
+    def __init__(self, layer):
+        super().__init__(dtype=layer.dtype_policy)
+        self.layer = layer
+
+    def call(self, x):
+        return self.layer(x, training=True)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+    images = keras.ops.convert_to_tensor(
+        np.random.default_rng(0).integers(0, 256, (args.batch_size, 32, 32, 3), dtype=np.uint8))
+    scale = Standardize([125.3, 123.0, 113.9], [63.0, 62.1, 66.7], dtype="float32")
+    flip_crop = RandomFlipCrop(4, flip=True, seed=0, dtype="float32")
+    variants = {"scaling": lambda x: scale(x),
+                "scaling + flip-and-crop": lambda x: AsInTraining(flip_crop)(scale(x))}
+    steps = {}
+    for name, fn in variants.items():
+        model_input = keras.Input((32, 32, 3), dtype="uint8")
+        steps[name] = keras.Model(model_input, fn(model_input))
+    augmented = steps["scaling + flip-and-crop"].predict_on_batch(images)
+    assert not np.allclose(augmented, steps["scaling"].predict_on_batch(images)), "not augmenting"
+    print(f"# backend {keras.backend.backend()}, batch {args.batch_size}, median of {args.repeats} x {args.calls} calls")
+    for name, model in steps.items():
+        model.predict_on_batch(images)  # traces Keras' compiled predict step
+        runs = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            for _ in range(args.calls):
+                model.predict_on_batch(images)
+            runs.append((time.perf_counter() - start) / args.calls * 1000)
+        print(f"{name:26s} {statistics.median(runs):6.2f} ms a batch")
+
+
+if __name__ == "__main__":
+    main()
