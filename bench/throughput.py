@@ -12,9 +12,8 @@
     eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
 Each figure is the median of ``--repeats`` epochs (or passes) after a warm-up; the bare
-passes are taken before and after the suite's run, around it. The
-images are random uint8 (speed does not depend on pixel values), so no data set is
-needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
+passes are taken before and after the suite's run, around it. The images are random
+uint8 (speed does not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
 
     python bench/throughput.py                                # every model, batch 128
     python bench/throughput.py --models resnet20,allcnn_c --repeats 5
@@ -161,11 +160,16 @@ def measure(name, args, runtime, workdir):
             "eval_images": n_eval}
 
 
+def child_args(args):
+    """The measuring options, for a child process that measures one model."""
+    return ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--seconds", str(args.seconds),
+            "--precision", args.precision, "--images", str(args.images), *(["--suite-only"] if args.suite_only else [])]
+
+
 def row(name, r):
-    cells = [f"{r[k]:,.0f}" if r.get(k) else "-" for k in ("suite", "bare")]
+    suite, bare, evaluated = (f"{r[k]:,.0f}" if r.get(k) else "-" for k in ("suite", "bare", "eval"))
     ratio = f"{r['suite'] / r['bare']:.2f}" if r.get("bare") else "-"
-    return f"| {name} | {r['params']:,} | {cells[0]} | {cells[1]} | {ratio} | {r['eval']:,.0f} |" if r.get("eval") \
-        else f"| {name} | {r['params']:,} | {cells[0]} | {cells[1]} | {ratio} | - |"
+    return f"| {name} | {r['params']:,} | {suite} | {bare} | {ratio} | {evaluated} |"
 
 
 def main():
@@ -186,12 +190,8 @@ def main():
         for name in names:
             # one process per model: a model's threads, caches and graphs cannot slow the next one
             result = Path(tmp) / f"{name}.json"
-            child = [a for a in sys.argv[1:] if a != "--models" and not a.startswith("--models=")]
-            if "--models" in sys.argv:
-                i = sys.argv.index("--models")
-                child = sys.argv[1:i] + sys.argv[i + 2:]
-            subprocess.run([sys.executable, __file__, *[a for a in child if a != "--out" and a != args.out],
-                            "--models", name, "--one", str(result)], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([sys.executable, __file__, *child_args(args), "--models", name, "--one", str(result)],
+                           check=True, stdout=subprocess.DEVNULL)
             raw[name] = json.loads(result.read_text())
             rows.append(row(name, raw[name]))
             print(rows[-1], flush=True)

@@ -22,7 +22,6 @@ from suite.errors import UserError
 from suite.sidecar import read_sidecar, sidecar_path
 
 
-
 def save_weights_atomic(model, path, sidecar=None):
     """``model.save_weights(path)`` and its sidecar JSON, each written then renamed."""
     path = Path(path)

@@ -11,7 +11,6 @@ every batch (on the 2-core CPU a ShallowNet step took 15.4 ms fed by tf.data aga
 19.1 ms fed by ``Batches``; medians of 5 epochs of 150 batches, side by side). Under
 other backends it is ``Batches``, a ``keras.utils.PyDataset``.
 
-
 Keras asks for the first batches of the next epoch before the epoch callbacks run
 (it opens the next pass as soon as the last batch is taken, and tf.data prefetches), so
 the epoch cannot be set by a callback. Instead the dataset counts passes: a request for
@@ -19,10 +18,10 @@ batch 0 after the last batch starts the next epoch. ``EpochOrder`` only sets the
 epoch when ``fit`` begins.
 """
 
-import math
-
 import keras
 import numpy as np
+
+from suite.config import steps_per_epoch
 
 
 def epoch_order(seed, epoch, n, shuffle=True):
@@ -35,7 +34,7 @@ def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend):
     ``first_epoch`` on, in ``epoch_order``."""
     if backend == "tensorflow":
         from suite.runtime import tf_batches
-        return tf_batches(x, y, batch_size, seed, first_epoch, one_hot), math.ceil(len(x) / batch_size), []
+        return tf_batches(x, y, batch_size, seed, first_epoch, one_hot), steps_per_epoch(len(x), batch_size), []
     batches = Batches(x, y, batch_size, seed=seed, one_hot=one_hot)
     return batches, None, [EpochOrder(batches, first_epoch)]
 
@@ -53,7 +52,7 @@ class Batches(keras.utils.PyDataset):
         self.order = epoch_order(self.seed, epoch, len(self.x), self.shuffle)
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        return steps_per_epoch(len(self.x), self.batch_size)
 
     def __getitem__(self, i):
         if i == 0 and self._next == len(self):

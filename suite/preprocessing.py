@@ -58,9 +58,8 @@ class RandomFlipCrop(layers.Layer):
     Keras' ``RandomFlip`` followed by a separate crop: on the 2-core CPU a ShallowNet
     training step (batch 128, after scaling) took 16.3 ms with this layer against 17.5 ms
     with the two (and 15.3 ms with no augmentation; medians of 5 passes, side by side).
-    It also avoids
-    ``ZeroPadding2D`` + ``RandomCrop``, which fails under JAX in Keras 3.15 (the padded
-    shape reaches ``fit``).
+    It also avoids ``ZeroPadding2D`` + ``RandomCrop``, which fails under JAX in Keras 3.15
+    (the padded shape reaches ``fit``).
     """
 
     def __init__(self, pad=0, flip=False, seed=None, **kwargs):
@@ -71,8 +70,7 @@ class RandomFlipCrop(layers.Layer):
     def _selection(self, batch, size, dtype, flip):
         """``(batch, size, size)``: row ``o`` of image ``b`` picks input pixel ``o - shift_b``
         (mirrored for flipped images); no pick where that falls outside, so zeros."""
-        out = ops.arange(size)[None, :, None]
-        source = out
+        source = ops.arange(size)[None, :, None]
         if self.pad:
             source = source - keras.random.randint((batch, 1, 1), -self.pad, self.pad + 1, seed=self.seed_generator)
         if flip:

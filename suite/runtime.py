@@ -1,4 +1,5 @@
-"""Devices, precision, XLA, distribution and the tf.data input: the suite's only TensorFlow-specific code.
+"""Devices, precision, XLA, distribution and the tf.data input: the suite's only
+TensorFlow-specific code.
 
 ``configure`` is called once, before any model is built. Under the TensorFlow backend
 it sets threads, GPU memory growth, op determinism, logical CPU devices and the
@@ -9,8 +10,8 @@ CPU defaults, measured on the 2-core AVX-512 machine (Keras 3.15, TF 2.21, batch
 ``fit`` on random in-memory data, images/s without XLA -> with XLA, best of two runs):
 shallownet 6,307 -> 4,245, lenet 1,173 -> 1,172, minivggnet 696 -> 199, resnet20 297 ->
 218, resnet56 149 -> 37, allcnn_c 118 -> 47. TF's oneDNN kernels beat XLA's CPU code for
-every model but LeNet (a tie), so ``jit_compile: auto`` is off on the CPU and on for GPUs. Other CPU
-findings that shaped the suite: ``fit`` on NumPy arrays is itself slow here (Keras'
+every model but LeNet (a tie), so ``jit_compile: auto`` is off on the CPU and on for
+GPUs. Other CPU findings that shaped the suite: ``fit`` on NumPy arrays is itself slow here (Keras'
 tf.data array pipeline competes for the two cores: MiniVGGNet 397 images/s against 725
 for its bare ``train_on_batch`` step, ResNet-20 about 390 against 510), so train.py
 feeds uint8 batches from its own ``tf.data`` pipeline (``tf_batches``, see
@@ -22,7 +23,6 @@ Keras' batch norm (299 against 298 images/s for ResNet-20), so the models keep
 import contextlib
 import itertools
 import json
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -140,9 +140,10 @@ def tf_batches(x, y, batch_size, seed, first_epoch, one_hot):
     of each epoch may be short). Only the order is made in Python, once per epoch."""
     import tensorflow as tf
 
+    from suite.config import steps_per_epoch
     from suite.pipeline import epoch_order
 
-    n, steps = len(x), math.ceil(len(x) / batch_size)
+    n, steps = len(x), steps_per_epoch(len(x), batch_size)
     images, labels = tf.constant(x), tf.constant(y)
 
     def orders():
