@@ -44,11 +44,13 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def main(argv=None):
-    return run_cli(run, parse_args(argv))
+def main(argv=None, extra_callbacks=()):
+    """``extra_callbacks`` run before the suite's own (``bench/throughput.py`` times bare
+    training steps between epochs with one)."""
+    return run_cli(lambda args: run(args, extra_callbacks), parse_args(argv))
 
 
-def run(args):
+def run(args, extra_callbacks=()):
     started = time.perf_counter()
     import_keras()
     # ------------------------------------------------------------------ config and data
@@ -69,7 +71,7 @@ def run(args):
     import keras
     import models
     from suite.optim import build_optimizer, l2_for_model
-    from suite.preprocessing import augmentation, wrap
+    from suite.preprocessing import augmentation, fill_colour, wrap
     from suite.runtime import configure, device_description
     from suite.schedules import build_schedule, learning_rate_at
 
@@ -83,7 +85,9 @@ def run(args):
     steps = steps_per_epoch(len(splits.x_train), batch_size)
     with runtime.scope():
         net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
-        model = wrap(net, splits.mean, splits.std, augmentation(cfg["augment"], tc["seed"]))
+        flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
+        in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
+        model = wrap(net, splits.mean, splits.std, in_model, other_augmentation)
         schedule = build_schedule(cfg, steps)
         one_hot = tc["label_smoothing"] > 0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
@@ -129,7 +133,8 @@ def run(args):
     cb = cfg["callbacks"]
     mode = monitor_mode(cfg)
     train_data, train_steps, order_callbacks = training_input(splits.x_train, splits.y_train, batch_size, tc["seed"],
-                                                              initial_epoch, one_hot, runtime.backend)
+                                                              initial_epoch, one_hot, runtime.backend,
+                                                              flip_crop if runtime.augment_in == "input" else None)
     best = BestCheckpoint(net, run_dir / "best.weights.h5", cb["monitor"], mode,
                           lambda epoch, value: describe(epoch, checkpoint={"kind": "best", "epoch": epoch,
                                                                           "monitor": cb["monitor"], "value": value}))
@@ -137,6 +142,7 @@ def run(args):
                               len(splits.x_train), start_epoch=initial_epoch)
     signals = StopOnSignal()
     callbacks = [
+        *extra_callbacks,
         signals,                             # Ctrl-C: stop after this batch, keep the last complete epoch
         StopOnNaN(cb["nan_check_every"]),    # before anything is saved
         *order_callbacks,                    # the epoch the batches start at
@@ -260,7 +266,8 @@ def header(cfg, net, splits, runtime, device, steps, lrs, run_dir):
         ("data", f"CIFAR-10 from {splits.source}{sample}"),
         ("sizes", f"{len(splits.x_train):,} training, {len(splits.x_val):,} validation ({splits.validation}), "
                   f"{len(splits.x_test):,} test images; normalize {cfg['data']['normalize']}"),
-        ("augment", ", ".join(augs)),
+        ("augment", ", ".join(augs) + (f"; flip-and-crop in the {runtime.augment_in}"
+                                       if a["flip"] or a["crop"] else "")),
         ("devices", f"{device}: {', '.join(runtime.devices)}"),
         ("backend", f"{runtime.backend}, keras {keras.__version__}"),
         ("precision", f"{runtime.precision}; XLA {'on' if runtime.jit_compile else 'off'}"),

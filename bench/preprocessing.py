@@ -1,8 +1,9 @@
-"""Milliseconds per batch of the in-model preprocessing alone: scaling, then flip-and-crop.
+"""Milliseconds per batch of the in-model preprocessing alone: scaling, and flip-and-crop then scaling.
 
 This is the work train.py's model does on every batch that the bare step of
-``bench/throughput.py`` does not, so for the cheapest networks it is most of the gap
-between the two (ShallowNet's whole training step is about 13 ms a batch on the 2-core CPU).
+``bench/throughput.py`` does not (with ``runtime.augment_in: model``; under TensorFlow
+the flip-and-crop runs in the tf.data input by default), so for the cheapest networks it
+is most of the gap between the two (ShallowNet's whole training step is about 13 ms a batch on the 2-core CPU).
 
     python bench/preprocessing.py                  # batch 128, median of 5 runs of 300 calls
 """
@@ -45,14 +46,14 @@ def main():
     images = keras.ops.convert_to_tensor(
         np.random.default_rng(0).integers(0, 256, (args.batch_size, 32, 32, 3), dtype=np.uint8))
     scale = Standardize([125.3, 123.0, 113.9], [63.0, 62.1, 66.7], dtype="float32")
-    flip_crop = RandomFlipCrop(4, flip=True, seed=0, dtype="float32")
+    flip_crop = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)
     variants = {"scaling": lambda x: scale(x),
-                "scaling + flip-and-crop": lambda x: AsInTraining(flip_crop)(scale(x))}
+                "flip-and-crop + scaling": lambda x: scale(AsInTraining(flip_crop)(x))}
     steps = {}
     for name, fn in variants.items():
         model_input = keras.Input((32, 32, 3), dtype="uint8")
         steps[name] = keras.Model(model_input, fn(model_input))
-    augmented = steps["scaling + flip-and-crop"].predict_on_batch(images)
+    augmented = steps["flip-and-crop + scaling"].predict_on_batch(images)
     assert not np.allclose(augmented, steps["scaling"].predict_on_batch(images)), "not augmenting"
     print(f"# backend {keras.backend.backend()}, batch {args.batch_size}, median of {args.repeats} x {args.calls} calls")
     for name, model in steps.items():

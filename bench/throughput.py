@@ -1,19 +1,23 @@
 """Training and evaluation throughput of every registered model, measured three ways.
 
     suite  images/s of train.py itself (``train.main``): uint8 batches from the suite's
-           input pipeline (tf.data under TensorFlow), in-model scaling and augmentation
-           (flip + pad-and-crop), every callback, the curves, history and checkpoints
-           rewritten each epoch. Taken from the wall clock between the ends of
-           consecutive epochs, so it counts all of it.
+           input pipeline (tf.data under TensorFlow), flip + pad-and-crop (where
+           ``runtime.augment_in`` puts it), in-model scaling, every callback, the
+           curves, history and checkpoints rewritten each epoch. Taken from the wall
+           clock between the ends of consecutive epochs, so it counts all of it, less
+           the validation pass (evaluation, which the bare step does not do either).
     bare   images/s of the bare network's own training step (``train_on_batch``) on float32
            tensors already in memory: no data pipeline, no augmentation, no callbacks.
            (Not ``model.fit`` on NumPy arrays: on the 2-core CPU Keras' array pipeline
            itself costs up to half the time, e.g. MiniVGGNet 397 images/s against 725.)
     eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
-Each figure is the median of ``--repeats`` epochs (or passes) after a warm-up; the bare
-passes are taken before and after the suite's run, around it. The images are random
-uint8 (speed does not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
+Each figure is the median of ``--repeats`` epochs (or passes) after two warm-up epochs.
+A bare pass runs at the start of every suite epoch (and is left out of its time), and
+suite/bare is the median of each epoch's ratio to the pass just before it: this CPU's
+speed drifts by +-30% over minutes, and pairs taken seconds apart share the drift. The
+images are random uint8 (speed does not depend on pixel values), so no data set is
+needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
 
     python bench/throughput.py                                # every model, batch 128
     python bench/throughput.py --models resnet20,allcnn_c --repeats 5
@@ -55,7 +59,7 @@ def parse_args():
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=20.0,
+    p.add_argument("--seconds", type=float, default=10.0,
                    help="target length of one timed epoch (a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
     p.add_argument("--precision", default="auto")
     p.add_argument("--suite-only", action="store_true",
@@ -90,8 +94,28 @@ class BareStep:
         return len(self.batches) * len(self.batches[0][1]) / (time.perf_counter() - start)
 
 
-def suite_rate(name, batch, n_images, repeats, precision, workdir):
-    """Median images/s of train.py's real path, from the wall clock between epoch ends."""
+class BarePasses(keras.callbacks.Callback):
+    """Times one pass of ``bare`` at the start of every epoch of train.py's run, so that
+    each suite epoch has a bare figure taken right before it, under the same drift of
+    the machine's speed (this CPU varies by +-30% over minutes)."""
+
+    def __init__(self, bare):
+        super().__init__()
+        self.bare, self.rates, self.seconds = bare, [], []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        start = time.perf_counter()
+        self.rates.append(self.bare.rate())
+        self.seconds.append(time.perf_counter() - start)
+
+
+def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None):
+    """train.py's real path on ``n_images`` synthetic images for ``2 + repeats`` epochs.
+
+    Returns ``(suite, bare)``: per timed epoch, train.py's images/s from the wall clock
+    between epoch ends (less the validation pass and the bare pass inside it), and the
+    images/s of the bare pass taken just before it (empty without ``bare``). The first
+    two epochs are warm-up: epoch 2's cycle still carries epoch 1's first checkpoint writes."""
     rng = np.random.default_rng(1)
     data = workdir / f"synthetic-{n_images}.npz"
     if not data.exists():
@@ -106,14 +130,17 @@ def suite_rate(name, batch, n_images, repeats, precision, workdir):
            "runtime": {"precision": precision}, "output": {"dir": str(workdir / "runs")}}
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
+    passes = [BarePasses(bare)] if bare else []
     with contextlib.redirect_stdout(io.StringIO()):
-        code = train.main(["--config", str(path)])
+        code = train.main(["--config", str(path)], extra_callbacks=passes)
     if code != 0:
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
     run = sorted((workdir / "runs").glob(f"bench-{name}-*"))[-1]
-    clock = json.loads((run / "history.json").read_text())["wall_clock"]
-    cycles = np.diff(clock)[1:]  # epoch 2's cycle still carries epoch 1's first checkpoint writes
-    return n_images / float(np.median(cycles))
+    history = json.loads((run / "history.json").read_text())
+    seconds = np.diff(history["wall_clock"]) - history["validation_time"][1:]
+    if bare:
+        seconds -= passes[0].seconds[1:]
+    return list(n_images / seconds[1:]), passes[0].rates[2:] if bare else []
 
 
 def eval_rate(net, n_images, repeats, runtime):
@@ -142,20 +169,18 @@ def machine(runtime):
 def measure(name, args, runtime, workdir):
     """The figures of one model, as a dict (see the module docstring)."""
     if args.suite_only:
-        suite = suite_rate(name, args.batch_size, args.images, args.repeats, args.precision, workdir)
-        return {"params": models.create(name).count_params(), "suite": suite, "train_images_per_epoch": args.images}
+        suite, _ = suite_run(name, args.batch_size, args.images, args.repeats, args.precision, workdir)
+        return {"params": models.create(name).count_params(), "suite": statistics.median(suite),
+                "train_images_per_epoch": args.images}
     probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
     n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
     bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
-    # bare passes before and after the suite's run, so that a drift of the machine's speed
-    # (this CPU varies by +-30% over minutes) falls on both sides of the ratio
-    around = max(1, args.repeats // 2)
-    bare_rates = [bare.rate() for _ in range(around)]
-    suite = suite_rate(name, args.batch_size, n_train, args.repeats, args.precision, workdir)
-    bare_rates += [bare.rate() for _ in range(around)]
+    suite, bare_rates = suite_run(name, args.batch_size, n_train, args.repeats, args.precision, workdir, bare)
     rate = statistics.median(bare_rates)
     n_eval = max(1000, min(10000, round(3 * rate * args.seconds / 500) * 500))
-    return {"params": bare.net.count_params(), "suite": suite, "bare": rate, "bare_passes": bare_rates,
+    return {"params": bare.net.count_params(), "suite": statistics.median(suite), "bare": rate,
+            "ratio": statistics.median(s / b for s, b in zip(suite, bare_rates)),
+            "suite_epochs": suite, "bare_passes": bare_rates,
             "eval": eval_rate(bare.net, n_eval, args.repeats, runtime), "train_images_per_epoch": n_train,
             "eval_images": n_eval}
 
@@ -168,7 +193,7 @@ def child_args(args):
 
 def row(name, r):
     suite, bare, evaluated = (f"{r[k]:,.0f}" if r.get(k) else "-" for k in ("suite", "bare", "eval"))
-    ratio = f"{r['suite'] / r['bare']:.2f}" if r.get("bare") else "-"
+    ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
     return f"| {name} | {r['params']:,} | {suite} | {bare} | {ratio} | {evaluated} |"
 
 

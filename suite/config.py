@@ -93,6 +93,7 @@ DEFAULTS = {
         "cpu_devices": 1,         # split the CPU into this many logical devices (tests the multi-device path)
         "threads": None,          # TF intra-op threads; None: TF's choice
         "steps_per_execution": 1,
+        "augment_in": "auto",     # where flip-and-crop runs: auto (input under TensorFlow, model elsewhere), input (tf.data), model
     },
     "output": {
         "dir": "outputs",
@@ -150,6 +151,7 @@ def _check(key, value):
         "runtime.strategy": ("auto", "none", "mirrored", "multiworker"),
         "training.verbose": (0, 1, 2),
         "runtime.jit_compile": ("auto", True, False),
+        "runtime.augment_in": ("auto", "input", "model"),
     }
     if key in choices:
         if value in choices[key] and type(value) in {type(c) for c in choices[key]}:

@@ -29,12 +29,16 @@ def epoch_order(seed, epoch, n, shuffle=True):
     return np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
 
 
-def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend):
+def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_crop=None):
     """``(data, steps_per_epoch, callbacks)`` for ``fit``: the batches of every epoch from
-    ``first_epoch`` on, in ``epoch_order``."""
+    ``first_epoch`` on, in ``epoch_order``; flipped and cropped by ``flip_crop`` (a
+    ``RandomFlipCrop``; TensorFlow only) if given."""
     if backend == "tensorflow":
         from suite.runtime import tf_batches
-        return tf_batches(x, y, batch_size, seed, first_epoch, one_hot), steps_per_epoch(len(x), batch_size), []
+        data = tf_batches(x, y, batch_size, seed, first_epoch, one_hot, flip_crop)
+        return data, steps_per_epoch(len(x), batch_size), []
+    if flip_crop is not None:
+        raise ValueError("flip-and-crop in the input needs the tf.data input (TensorFlow)")
     batches = Batches(x, y, batch_size, seed=seed, one_hot=one_hot)
     return batches, None, [EpochOrder(batches, first_epoch)]
 

@@ -1,12 +1,17 @@
 """Input scaling and augmentation as Keras layers, in keras.ops only (TF and JAX alike).
 
-The network sees ``uint8`` images: the first layers of the training model cast and
-normalise them and, while training, augment them. Doing this inside the model keeps the
-input pipeline a plain index into a uint8 array (4x fewer bytes than float32) and lets
-the augmentation run on the accelerator.
+The network sees ``uint8`` images. The training model flips and crops the raw pixels
+(``RandomFlipCrop``), scales them (``Standardize``) and applies any other augmentation
+to the scaled images; ``wrap`` builds that chain in front of a registry model. The
+input pipeline stays a plain index into a uint8 array (4x fewer bytes than float32).
+
+Where the flip-and-crop runs is a runtime setting (``runtime.augment_in``): inside the
+model, on the accelerator (the default under JAX), or in the ``tf.data`` input beside
+the training step (the default under TensorFlow; ``suite.runtime.tf_batches``), which
+hides its cost on a CPU whose two cores the step does not keep busy all the time.
 
 The layers carry no weights, so a network's weights file is the same with or without
-them: ``wrap`` puts them in front of a registry model.
+them.
 """
 
 import keras
@@ -47,71 +52,119 @@ class Standardize(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="suite")
 class RandomFlipCrop(layers.Layer):
-    """Random horizontal flip and pad-and-random-crop, in one step.
+    """Random horizontal flip and pad-and-random-crop of raw pixels, in one gather.
 
-    Padding ``pad`` zero pixels on every side and cropping back to the input size at
-    random is the same as shifting each image by a random whole number of pixels in
-    ``[-pad, pad]`` along each axis with zero fill; a flip reverses the columns. Both are
-    computed as batched products with one-hot ``(B, out, in)`` selection matrices: one over
-    the rows (the vertical shift) and one over the columns (the horizontal shift, mirrored
-    for the flipped images). That runs on any backend and device, and is cheaper than
-    Keras' ``RandomFlip`` followed by a separate crop: on the 2-core CPU a ShallowNet
-    training step (batch 128, after scaling) took 16.3 ms with this layer against 17.5 ms
-    with the two (and 15.3 ms with no augmentation; medians of 5 passes, side by side).
-    It also avoids ``ZeroPadding2D`` + ``RandomCrop``, which fails under JAX in Keras 3.15
-    (the padded shape reaches ``fit``).
+    Padding ``pad`` pixels on every side and cropping back to the input size at random
+    is the same as shifting each image by a random whole number of pixels in
+    ``[-pad, pad]`` along each axis; a flip mirrors the columns. The border is filled
+    with ``fill``, one value per channel: the data's mean colour, which the scaling that
+    follows maps to (about) zero, as in He et al. (2016), who pad the mean-subtracted
+    images with zeros.
+
+    An image can come out in ``(2 pad + 1)^2`` shifts, times 2 with flips: ``table`` holds,
+    for each of these ``moves``, which pixel of the padded image lands at each output
+    pixel. Augmenting a batch is drawing one move per image and one gather of pixels
+    (``apply``). The layer pads the batch and draws from its seed generator, so it runs
+    inside a model under any backend; under TensorFlow the suite does the same in its
+    ``tf.data`` input instead (``suite.runtime.tf_batches``), from a copy of the data set
+    padded once and with draws seeded per batch.
+
+    Costs, per batch of 128 in a ``tf.data`` map on the 2-core CPU: 0.52 ms for this
+    gather from the padded data set, against 0.19 ms for the plain gather of the batch
+    without augmentation, 0.65-0.97 ms for a gather that computes its indices per pixel,
+    and 1.8 ms for the batched one-hot products this layer used before (or for
+    ``where(flip, reverse(x), x)`` alone: TensorFlow's CPU ``SelectV2`` broadcasts slowly).
     """
 
-    def __init__(self, pad=0, flip=False, seed=None, **kwargs):
+    def __init__(self, pad=0, flip=False, fill=(0, 0, 0), seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.pad, self.flip, self.seed = int(pad), bool(flip), seed
+        self.pad, self.flip, self.fill, self.seed = int(pad), bool(flip), [int(v) for v in fill], seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _selection(self, batch, size, dtype, flip):
-        """``(batch, size, size)``: row ``o`` of image ``b`` picks input pixel ``o - shift_b``
-        (mirrored for flipped images); no pick where that falls outside, so zeros."""
-        source = ops.arange(size)[None, :, None]
-        if self.pad:
-            source = source - keras.random.randint((batch, 1, 1), -self.pad, self.pad + 1, seed=self.seed_generator)
-        if flip:
-            mirrored = keras.random.randint((batch, 1, 1), 0, 2, seed=self.seed_generator) > 0
-            source = ops.where(mirrored, size - 1 - source, source)
-        return ops.cast(ops.equal(ops.arange(size)[None, None, :], source), dtype)
+    def build(self, input_shape):
+        self.image_shape = tuple(input_shape[1:])
+        self.table = flip_crop_table(*self.image_shape[:2], self.pad, self.flip)
+
+    @property
+    def moves(self):
+        return len(self.table)
 
     def call(self, x, training=None):
         if not training or not (self.pad or self.flip):
             return x
         batch = ops.shape(x)[0]
-        if self.pad:
-            x = ops.einsum("bij,bjwc->biwc", self._selection(batch, x.shape[1], x.dtype, False), x)
-        return ops.einsum("bkl,bilc->bikc", self._selection(batch, x.shape[2], x.dtype, self.flip), x)
+        pixels = ops.reshape(self.padded(x), (-1, self.image_shape[2]))
+        moves = keras.random.randint((batch,), 0, self.moves, seed=self.seed_generator)
+        return self.apply(pixels, ops.arange(batch), moves)
+
+    def padded(self, images):
+        """``images`` with ``pad`` pixels of the fill colour on every side."""
+        b, p = ops.shape(images)[0], self.pad
+        height, width, channels = self.image_shape
+        canvas = ops.broadcast_to(ops.cast(ops.convert_to_tensor(self.fill), images.dtype),
+                                  (b, height + 2 * p, width + 2 * p, channels))
+        return ops.slice_update(canvas, (0, p, p, 0), images)
+
+    def apply(self, pixels, images, moves):
+        """Image ``images[b]`` of ``pixels`` (the padded images' pixels, one row each), moved
+        by ``moves[b]``: a ``(B, H, W, C)`` batch."""
+        height, width, channels = self.image_shape
+        padded_size = (height + 2 * self.pad) * (width + 2 * self.pad)
+        source = ops.take(ops.convert_to_tensor(self.table), moves, axis=0) + ops.cast(images, "int32")[:, None] * padded_size
+        return ops.reshape(ops.take(pixels, ops.reshape(source, (-1,)), axis=0), (-1, height, width, channels))
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad, "flip": self.flip, "seed": self.seed}
+        return {**super().get_config(), "pad": self.pad, "flip": self.flip, "fill": self.fill, "seed": self.seed}
 
 
-def augmentation(augment_cfg, seed):
-    """The augmentation layers the ``augment`` section switches on, in a fixed order."""
-    out = []
+def flip_crop_table(height, width, pad, flip):
+    """``(moves, height * width)`` int32: for each move (a shift in ``[-pad, pad]`` along each
+    axis, then a flip or not), the index in the padded image (``height + 2 pad`` by
+    ``width + 2 pad``, row-major) of the pixel that lands at each output pixel."""
+    rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
+    table = []
+    for down in range(-pad, pad + 1):
+        for right in range(-pad, pad + 1):
+            for mirrored in ((False, True) if flip else (False,)):
+                source_cols = (width - 1 - cols if mirrored else cols) - right + pad
+                table.append(((rows - down + pad) * (width + 2 * pad) + source_cols).reshape(-1))
+    return np.array(table, dtype="int32")
+
+
+def augmentation(augment_cfg, seed, fill):
+    """The augmentation layers the ``augment`` section switches on: ``(flip_crop, others)``.
+
+    ``flip_crop`` (a ``RandomFlipCrop``, or None) works on raw pixels, before the scaling;
+    the others (a list) on scaled images."""
+    flip_crop_layer = None
     if augment_cfg["flip"] or augment_cfg["crop"]:
-        out.append(RandomFlipCrop(augment_cfg["crop"], augment_cfg["flip"], seed=seed, dtype="float32", name="flip_crop"))
+        flip_crop_layer = RandomFlipCrop(augment_cfg["crop"], augment_cfg["flip"], fill, seed=seed, name="flip_crop")
+    others = []
     if augment_cfg["translate"]:
         f = augment_cfg["translate"]
         translate = layers.RandomTranslation(f, f, fill_mode="constant", seed=seed + 2, dtype="float32", name="translate")
         # Keras marks it not jittable, which would switch XLA off for the whole model; its
         # JAX implementation (map_coordinates) compiles fine. TensorFlow's does not.
         translate.supports_jit = keras.backend.backend() == "jax"
-        out.append(translate)
-    return out
+        others.append(translate)
+    return flip_crop_layer, others
 
 
-def wrap(net, mean, std, augment_layers=()):
-    """The model that is trained and evaluated: uint8 images -> scaling -> augmentation -> ``net``."""
-    inputs = keras.Input(net.input_shape[1:], dtype="uint8", name="images")
-    x = Standardize(mean, std, dtype="float32", name="standardize")(inputs)
+def wrap(net, mean, std, flip_crop_layer=None, augment_layers=()):
+    """The model that is trained and evaluated: uint8 images -> flip-and-crop -> scaling ->
+    other augmentation -> ``net``."""
+    x = inputs = keras.Input(net.input_shape[1:], dtype="uint8", name="images")
+    if flip_crop_layer is not None:
+        x = flip_crop_layer(x)
+    x = Standardize(mean, std, dtype="float32", name="standardize")(x)
     for layer in augment_layers:
         x = layer(x)
     return keras.Model(inputs, net(x), name=f"{net.name}_trainer")
+
+
+def fill_colour(mean):
+    """The mean colour in whole pixel values (uint8): what flip-and-crop pads with."""
+    return [int(v) for v in np.clip(np.round(mean), 0, 255)]

@@ -40,6 +40,7 @@ class Runtime:
     strategy: object = None  # a tf.distribute strategy, or None
     notes: list = field(default_factory=list)
     compute_capability: tuple = (0, 0)
+    augment_in: str = "model"  # where flip-and-crop runs: "model" or "input" (the tf.data input)
 
     def scope(self):
         """Build and compile the model inside this (the strategy's scope under TF)."""
@@ -64,7 +65,20 @@ def configure(rt_cfg, seed, deterministic):
     keras.mixed_precision.set_dtype_policy(runtime.precision)
     jit = rt_cfg["jit_compile"]
     runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)
+    runtime.augment_in = _augment_in(rt_cfg["augment_in"], backend)
     return runtime
+
+
+def _augment_in(asked, backend):
+    """Flip-and-crop runs in the tf.data input under TensorFlow, by default: there it is
+    one gather from a copy of the data padded once, 0.52 ms a batch of 128 against 0.19
+    ms for the plain gather of the batch (``RandomFlipCrop``), on tf.data's threads.
+    Elsewhere it runs in the model, on the accelerator."""
+    if asked == "input" and backend != "tensorflow":
+        from suite.errors import UserError
+        raise UserError(f"runtime.augment_in: input needs the TensorFlow backend (a tf.data input); "
+                        f"this is {backend}: use model or auto")
+    return ("input" if backend == "tensorflow" else "model") if asked == "auto" else asked
 
 
 def _precision(asked, runtime):
@@ -133,32 +147,49 @@ def _configure_jax(rt_cfg):
     return runtime
 
 
-def tf_batches(x, y, batch_size, seed, first_epoch, one_hot):
+def tf_batches(x, y, batch_size, seed, first_epoch, one_hot, flip_crop=None):
     """An endless ``tf.data`` pipeline of ``(uint8 images, labels)`` batches: epoch
     ``first_epoch`` in ``epoch_order``, then the next epoch, and so on. ``fit`` takes
     ``steps_per_epoch = ceil(len(x) / batch_size)`` batches of it per epoch (the last one
-    of each epoch may be short). Only the order is made in Python, once per epoch."""
+    of each epoch may be short). Only the order is made in Python, once per epoch.
+
+    With ``flip_crop`` (a ``RandomFlipCrop`` layer) each batch is flipped and cropped
+    here, by one gather from a copy of ``x`` padded once, with each image's move drawn
+    from ``(seed, epoch, step)``: a resumed run draws what an uninterrupted one would,
+    and the order of tf.data's parallel calls does not matter."""
     import tensorflow as tf
 
     from suite.config import steps_per_epoch
     from suite.pipeline import epoch_order
 
     n, steps = len(x), steps_per_epoch(len(x), batch_size)
-    images, labels = tf.constant(x), tf.constant(y)
+    labels = tf.constant(y)
+    if flip_crop is None:
+        images = tf.constant(x)
+    else:
+        flip_crop.build((None, *x.shape[1:]))
+        pixels = tf.reshape(flip_crop.padded(tf.constant(x)), (-1, x.shape[-1]))
 
     def orders():
         for epoch in itertools.count(first_epoch):
-            yield epoch_order(seed, epoch, n)
+            yield epoch, epoch_order(seed, epoch, n)
 
-    def batches_of(order):
-        return tf.data.Dataset.range(steps).map(lambda i: order[i * batch_size:(i + 1) * batch_size])
+    def batches_of(epoch, order):
+        return tf.data.Dataset.range(steps).map(lambda i: (epoch, i, order[i * batch_size:(i + 1) * batch_size]))
 
-    def gather(idx):
+    def gather(epoch, step, idx):
+        if flip_crop is None:
+            batch_images = tf.gather(images, idx)
+        else:
+            key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), epoch]), step)
+            moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
+            batch_images = flip_crop.apply(pixels, idx, moves)
         batch_labels = tf.gather(labels, idx)
-        return tf.gather(images, idx), tf.one_hot(batch_labels, 10) if one_hot else batch_labels
+        return batch_images, tf.one_hot(batch_labels, 10) if one_hot else batch_labels
 
-    ds = tf.data.Dataset.from_generator(orders, output_signature=tf.TensorSpec([n], tf.int64))
-    return ds.flat_map(batches_of).map(gather).prefetch(2)
+    signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([n], tf.int64))
+    ds = tf.data.Dataset.from_generator(orders, output_signature=signature)
+    return ds.flat_map(batches_of).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
 
 
 def device_description(runtime):

@@ -133,3 +133,60 @@ def test_training_input_serves_each_epoch_in_its_seeded_order(cifar, backend):
     np.testing.assert_array_equal(images, x[expected])
     np.testing.assert_array_equal(labels, y[expected])
     assert not np.array_equal(epoch_order(3, 5, 50), epoch_order(3, 6, 50))
+
+
+def _moves_of(images, results, pad, fill):
+    """For each result, the (down, right, mirrored) moves of its image that give it."""
+    moves = []
+    for image, result in zip(images, results):
+        padded = np.empty((32 + 2 * pad, 32 + 2 * pad, 3), image.dtype)
+        padded[:] = fill
+        padded[pad:pad + 32, pad:pad + 32] = image
+        moves.append([(dy, dx, m) for m in (False, True) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                      if np.array_equal((padded[:, ::-1] if m else padded)[dy:dy + 32, dx:dx + 32], result)])
+    return moves
+
+
+def test_flip_crop_in_the_tf_data_input_is_seeded_per_epoch_and_step(cifar):
+    """Under TensorFlow the input pipeline flips and crops uint8 batches, padding with the
+    fill colour; the draws depend only on (seed, epoch, step), so a pipeline started at
+    epoch 5 (a resumed run) serves exactly the batches an earlier-started one does."""
+    from suite.runtime import tf_batches
+
+    x, y = cifar.x_train[:48], np.arange(48).astype("int32")  # labels name the source image
+    layer = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)
+    first = iter(tf_batches(x, y, 16, seed=3, first_epoch=4, one_hot=False, flip_crop=layer))
+    epoch4 = [next(first) for _ in range(3)]
+    epoch5 = [next(first) for _ in range(3)]
+    resumed = iter(tf_batches(x, y, 16, seed=3, first_epoch=5, one_hot=False, flip_crop=layer))
+    for (a, la), (b, lb) in zip(epoch5, [next(resumed) for _ in range(3)]):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+        np.testing.assert_array_equal(la.numpy(), lb.numpy())
+    served = np.concatenate([b.numpy() for b, _ in epoch4 + epoch5])
+    sources = np.concatenate([lab.numpy() for _, lab in epoch4 + epoch5])
+    assert served.dtype == np.uint8
+    moves = _moves_of(x[sources], served, 4, (125, 123, 114))
+    assert all(moves), "a served image is not a shifted (or mirrored) copy of its source"
+    assert sum(m[0][:2] != (4, 4) for m in moves) > 60                  # most images moved
+    assert 24 < sum(all(mv[2] for mv in m) for m in moves) < 72          # about half mirrored
+    border = served[[i for i, m in enumerate(moves) if m[0][0] == 0], :4]  # shifted down by 4: top rows are fill
+    assert border.size and (border == np.array([125, 123, 114], np.uint8)).all()
+
+
+def test_flip_crop_in_the_model_pads_uint8_images_with_the_fill_colour(cifar):
+    x = cifar.x_test[:64]
+    out = keras.ops.convert_to_numpy(RandomFlipCrop(2, flip=False, fill=(9, 8, 7), seed=4)(
+        keras.ops.convert_to_tensor(x), training=True))
+    assert out.dtype == np.uint8
+    moves = _moves_of(x, out, 2, (9, 8, 7))
+    assert all(moves) and not any(mv[2] for m in moves for mv in m if len(m) == 1)
+
+
+def test_flip_crop_in_the_input_needs_tensorflow():
+    from suite.errors import UserError
+    from suite.runtime import _augment_in
+
+    assert _augment_in("auto", "tensorflow") == "input" and _augment_in("auto", "jax") == "model"
+    assert _augment_in("model", "tensorflow") == "model"
+    with pytest.raises(UserError, match="runtime.augment_in: input needs the TensorFlow backend"):
+        _augment_in("input", "jax")
