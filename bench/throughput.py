@@ -65,6 +65,8 @@ def parse_args():
     p.add_argument("--suite-only", action="store_true",
                    help="only train.py's path, with --images per epoch (one compile per model: for short GPU leases)")
     p.add_argument("--images", type=int, default=25600, help="images per epoch with --suite-only")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for train.py's runs, e.g. runtime.augment_in=model (repeatable)")
     p.add_argument("--out", help="also write the table (Markdown) and the raw figures (.json beside it)")
     p.add_argument("--one", metavar="JSON", help=argparse.SUPPRESS)  # internal: measure one model into JSON
     return p.parse_args()
@@ -109,7 +111,7 @@ class BarePasses(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - start)
 
 
-def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None):
+def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None, overrides=()):
     """train.py's real path on ``n_images`` synthetic images for ``2 + repeats`` epochs.
 
     Returns ``(suite, bare)``: per timed epoch, train.py's images/s from the wall clock
@@ -132,7 +134,8 @@ def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None):
     path.write_text(yaml.safe_dump(cfg))
     passes = [BarePasses(bare)] if bare else []
     with contextlib.redirect_stdout(io.StringIO()):
-        code = train.main(["--config", str(path)], extra_callbacks=passes)
+        code = train.main(["--config", str(path), *(a for o in overrides for a in ("--set", o))],
+                          extra_callbacks=passes)
     if code != 0:
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
     run = sorted((workdir / "runs").glob(f"bench-{name}-*"))[-1]
@@ -169,13 +172,15 @@ def machine(runtime):
 def measure(name, args, runtime, workdir):
     """The figures of one model, as a dict (see the module docstring)."""
     if args.suite_only:
-        suite, _ = suite_run(name, args.batch_size, args.images, args.repeats, args.precision, workdir)
+        suite, _ = suite_run(name, args.batch_size, args.images, args.repeats, args.precision, workdir,
+                             overrides=args.set)
         return {"params": models.create(name).count_params(), "suite": statistics.median(suite),
                 "train_images_per_epoch": args.images}
     probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
     n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
     bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
-    suite, bare_rates = suite_run(name, args.batch_size, n_train, args.repeats, args.precision, workdir, bare)
+    suite, bare_rates = suite_run(name, args.batch_size, n_train, args.repeats, args.precision, workdir, bare,
+                                  args.set)
     rate = statistics.median(bare_rates)
     n_eval = max(1000, min(10000, round(3 * rate * args.seconds / 500) * 500))
     return {"params": bare.net.count_params(), "suite": statistics.median(suite), "bare": rate,
@@ -188,7 +193,8 @@ def measure(name, args, runtime, workdir):
 def child_args(args):
     """The measuring options, for a child process that measures one model."""
     return ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--seconds", str(args.seconds),
-            "--precision", args.precision, "--images", str(args.images), *(["--suite-only"] if args.suite_only else [])]
+            "--precision", args.precision, "--images", str(args.images), *(["--suite-only"] if args.suite_only else []),
+            *(a for o in args.set for a in ("--set", o))]
 
 
 def row(name, r):
@@ -206,7 +212,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             Path(args.one).write_text(json.dumps(measure(names[0], args, runtime, Path(tmp))))
         return
-    info = machine(runtime)
+    info = machine(runtime) + "".join(f"; --set {o}" for o in args.set)
     print(f"# throughput, batch {args.batch_size}: {info}", flush=True)
     rows, raw = ["| model | params | suite train img/s | bare train img/s | suite/bare | eval img/s |",
                  "|---|---:|---:|---:|---:|---:|"], {}
