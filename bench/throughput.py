@@ -59,7 +59,7 @@ def parse_args():
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seconds", type=float, default=10.0,
+    p.add_argument("--seconds", type=float, default=8.0,
                    help="target length of one timed epoch (a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
     p.add_argument("--precision", default="auto")
     p.add_argument("--suite-only", action="store_true",

@@ -7,8 +7,8 @@ input pipeline stays a plain index into a uint8 array (4x fewer bytes than float
 
 Where the flip-and-crop runs is a runtime setting (``runtime.augment_in``): inside the
 model, on the accelerator (the default under JAX), or in the ``tf.data`` input beside
-the training step (the default under TensorFlow; ``suite.runtime.tf_batches``), which
-hides its cost on a CPU whose two cores the step does not keep busy all the time.
+the training step (the default under TensorFlow; ``suite.runtime.tf_batches``), where
+it gathers straight from a copy of the data padded once.
 
 The layers carry no weights, so a network's weights file is the same with or without
 them.
