@@ -143,7 +143,7 @@ def run(args, extra_callbacks=()):
     signals = StopOnSignal()
     callbacks = [
         *extra_callbacks,
-        signals,                             # Ctrl-C: stop after this batch, keep the last complete epoch
+        signals,                             # Ctrl-C: stop within a batch, keep the last complete epoch
         StopOnNaN(cb["nan_check_every"]),    # before anything is saved
         *order_callbacks,                    # the epoch the batches start at
         LearningRateLogger(schedule, steps),

@@ -20,7 +20,8 @@ class TrainingDiverged(Exception):
 
 
 class StopOnSignal(keras.callbacks.Callback):
-    """First SIGINT/SIGTERM: stop at the end of the current batch. Second: stop at once."""
+    """First SIGINT/SIGTERM: stop at the end of the current batch or the next one (the batch
+    check runs on Keras' callback thread and is raised at the next batch). Second: stop at once."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     async_safe = True  # see StopOnNaN

@@ -7,9 +7,9 @@ plain JSON numbers, and on resume the stored history is cut back to the last epo
 training state holds, so the curves continue without duplicates.
 
 Each row also records the epoch's timing, which Keras' logs lack: ``epoch_time``
-(seconds, validation included), ``validation_time`` (seconds of it), ``train_images_per_sec``
-(training batches only) and ``wall_clock`` (Unix time at the epoch's end; the gap between two epochs counts
-everything, checkpoints and plots included).
+(seconds, validation included), ``validation_time`` (seconds of it),
+``train_images_per_sec`` (training batches only) and ``wall_clock`` (Unix time at the
+epoch's end; the gap between two epochs counts everything, checkpoints and plots included).
 
 The PNG is drawn on a background thread, started when the next epoch begins: a few
 hundred ms of matplotlib would otherwise stall training, and would slow the checkpoint
@@ -52,7 +52,8 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         now = time.perf_counter()
-        timing = {"epoch_time": now - self.start, "validation_time": now - (self.train_end or now), "wall_clock": time.time(),
+        timing = {"epoch_time": now - self.start, "validation_time": now - (self.train_end or now),
+                  "wall_clock": time.time(),
                   "train_images_per_sec": self.num_train / max((self.train_end or now) - self.start, 1e-9)}
         row = {"epoch": epoch + 1, **{k: _number(v) for k, v in (logs or {}).items()}, **timing}
         length = len(self.history.get("epoch", []))
