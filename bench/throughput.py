@@ -13,11 +13,12 @@
     eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
 Each figure is the median of ``--repeats`` epochs (or passes) after two warm-up epochs.
-A bare pass runs at the start of every suite epoch (and is left out of its time), and
-suite/bare is the median of each epoch's ratio to the pass just before it: this CPU's
-speed drifts by +-30% over minutes, and pairs taken seconds apart share the drift. The
-images are random uint8 (speed does not depend on pixel values), so no data set is
-needed. Epoch sizes adapt to each model so that an epoch takes about ``--seconds``.
+A bare pass runs at the start of every suite epoch (and is left out of its time) and
+after the last, and suite/bare is the median of each epoch's ratio to the mean of the
+passes just before and after it: this CPU's speed drifts by +-30% over minutes, and
+figures taken seconds apart share the drift. The images are random uint8 (speed does
+not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model
+so that an epoch takes about ``--seconds``.
 
     python bench/throughput.py                                # every model, batch 128
     python bench/throughput.py --models resnet20,allcnn_c --repeats 5
@@ -58,7 +59,7 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=8.0,
                    help="target length of one timed epoch (a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
     p.add_argument("--precision", default="auto")
@@ -97,9 +98,10 @@ class BareStep:
 
 
 class BarePasses(keras.callbacks.Callback):
-    """Times one pass of ``bare`` at the start of every epoch of train.py's run, so that
-    each suite epoch has a bare figure taken right before it, under the same drift of
-    the machine's speed (this CPU varies by +-30% over minutes)."""
+    """Times one pass of ``bare`` at the start of every epoch of train.py's run and one
+    after the last, so that each suite epoch lies between two bare figures taken right
+    before and after it, under the same drift of the machine's speed (this CPU varies by
+    +-30% over minutes)."""
 
     def __init__(self, bare):
         super().__init__()
@@ -110,14 +112,22 @@ class BarePasses(keras.callbacks.Callback):
         self.rates.append(self.bare.rate())
         self.seconds.append(time.perf_counter() - start)
 
+    def on_train_end(self, logs=None):
+        self.on_epoch_begin(None)
+
+    def around(self, epoch):
+        """The bare images/s around epoch ``epoch`` (0-based): the mean of the passes before and after it."""
+        return (self.rates[epoch] + self.rates[epoch + 1]) / 2
+
 
 def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None, overrides=()):
     """train.py's real path on ``n_images`` synthetic images for ``2 + repeats`` epochs.
 
     Returns ``(suite, bare)``: per timed epoch, train.py's images/s from the wall clock
     between epoch ends (less the validation pass and the bare pass inside it), and the
-    images/s of the bare pass taken just before it (empty without ``bare``). The first
-    two epochs are warm-up: epoch 2's cycle still carries epoch 1's first checkpoint writes."""
+    mean images/s of the bare passes just before and after it (empty without ``bare``).
+    The first two epochs are warm-up: epoch 2's cycle still carries epoch 1's first
+    checkpoint writes."""
     rng = np.random.default_rng(1)
     data = workdir / f"synthetic-{n_images}.npz"
     if not data.exists():
@@ -140,10 +150,11 @@ def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None, ove
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
     run = sorted((workdir / "runs").glob(f"bench-{name}-*"))[-1]
     history = json.loads((run / "history.json").read_text())
+    epochs = len(history["wall_clock"])
     seconds = np.diff(history["wall_clock"]) - history["validation_time"][1:]
     if bare:
-        seconds -= passes[0].seconds[1:]
-    return list(n_images / seconds[1:]), passes[0].rates[2:] if bare else []
+        seconds -= passes[0].seconds[1:epochs]
+    return list(n_images / seconds[1:]), [passes[0].around(e) for e in range(2, epochs)] if bare else []
 
 
 def eval_rate(net, n_images, repeats, runtime):

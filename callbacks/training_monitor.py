@@ -13,9 +13,13 @@ epoch's end; the gap between two epochs counts everything, checkpoints and plots
 
 The PNG is drawn on a background thread, started when the next epoch begins: a few
 hundred ms of matplotlib would otherwise stall training, and would slow the checkpoint
-callbacks that run right after this one (they share the GIL). When epochs end faster
-than it draws, it skips to the newest history. ``on_train_end`` (and ``wait``) draw
-the last epoch and wait for it.
+callbacks that run right after this one (they share the GIL). It still takes CPU from
+training (0.3-0.5 s a figure on the 2-core CPU, ``python bench/checkpoints.py``), so the
+drawing gets at most ``draw_share`` of the wall clock: after a draw of d seconds the
+next one waits until d / draw_share seconds have passed since that one began. Epochs of
+real length (half a minute to ten on the CPU) are each drawn; short ones (a subset, a
+fast GPU) are drawn every few epochs, always the newest history. ``on_train_end`` (and
+``wait``) draw the last epoch and wait for it.
 """
 
 import json
@@ -36,7 +40,7 @@ def load_history(path):
 
 
 class TrainingMonitor(keras.callbacks.Callback):
-    def __init__(self, history_path, plot_path, title, num_train, start_epoch=0):
+    def __init__(self, history_path, plot_path, title, num_train, start_epoch=0, draw_share=0.02):
         super().__init__()
         self.history_path, self.plot_path, self.title = Path(history_path), Path(plot_path), title
         self.num_train = num_train
@@ -46,6 +50,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._pending = None
         self._wake = threading.Condition()
         self._drawer = None
+        self.draw_share, self._next_draw, self._flushing = draw_share, 0.0, False
 
     def on_test_begin(self, logs=None):  # validation starts when the training batches are done
         self.train_end = time.perf_counter()
@@ -73,14 +78,18 @@ class TrainingMonitor(keras.callbacks.Callback):
 
     def wait(self):
         """Draw the newest history, if not drawn yet, and wait until the PNG is written."""
+        with self._wake:
+            self._flushing = True
         self._draw()
         with self._wake:
             while self._pending is not None or self._drawer is not None:
                 self._wake.wait()
+            self._flushing = False
 
     def _draw(self):
         with self._wake:
-            if self._pending is not None and self._drawer is None:
+            due = self._flushing or time.perf_counter() >= self._next_draw
+            if self._pending is not None and self._drawer is None and due:
                 self._drawer = threading.Thread(target=self._draw_loop, daemon=True, name="curves")
                 self._drawer.start()
 
@@ -93,7 +102,14 @@ class TrainingMonitor(keras.callbacks.Callback):
                     self._wake.notify_all()
                     return
             history, title = job
+            start = time.perf_counter()
             plot_run(history, self.plot_path, title)
+            with self._wake:
+                self._next_draw = start + (time.perf_counter() - start) / self.draw_share
+                if not self._flushing:  # a newer history waits for the next epoch that is due
+                    self._drawer = None
+                    self._wake.notify_all()
+                    return
 
 
 def _number(value):
