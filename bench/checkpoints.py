@@ -9,7 +9,7 @@
 
 Each figure is the median of ``--repeats`` saves after one warm-up (WeightsWriter's first
 save, which learns the layout, is shown apart). Over a real epoch these are small
-(ResNet-110 trains 50,000 images in about 11 minutes on the 2-core CPU); over the short
+(ResNet-110 trains 50,000 images in 9 to 11 minutes on the 2-core CPU); over the short
 epochs of ``bench/throughput.py`` they are what separates train.py from the bare step.
 
     python bench/checkpoints.py                              # ResNet-20/56/110, All-CNN-C, MiniVGGNet

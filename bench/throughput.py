@@ -108,12 +108,15 @@ class BarePasses(keras.callbacks.Callback):
         self.bare, self.rates, self.seconds = bare, [], []
 
     def on_epoch_begin(self, epoch, logs=None):
+        self.time_one_pass()
+
+    def on_train_end(self, logs=None):
+        self.time_one_pass()
+
+    def time_one_pass(self):
         start = time.perf_counter()
         self.rates.append(self.bare.rate())
         self.seconds.append(time.perf_counter() - start)
-
-    def on_train_end(self, logs=None):
-        self.on_epoch_begin(None)
 
     def around(self, epoch):
         """The bare images/s around epoch ``epoch`` (0-based): the mean of the passes before and after it."""

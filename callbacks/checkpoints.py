@@ -107,17 +107,18 @@ class WeightsWriter:
 
 def _locate_variables(probe, values):
     """``{dataset name: (variable index, byte offset)}`` from a probe file, or ``{}``."""
-    where = {}
+    where, seen = {}, set()
     with h5py.File(probe, "r") as f:
         for name in dataset_names(f):
             dataset = f[name]
             data, offset = dataset[()], dataset.id.get_offset()
             marks = np.unique(data)
             i = int(marks[0]) - 1 if marks.size == 1 else -1
-            if not 0 <= i < len(values) or offset is None or i in {j for j, _ in where.values()} \
+            if not 0 <= i < len(values) or offset is None or i in seen \
                     or data.shape != values[i].shape or data.dtype != values[i].dtype:
                 return {}
             where[name] = (i, offset)
+            seen.add(i)
     return where
 
 

@@ -16,9 +16,10 @@ hundred ms of matplotlib would otherwise stall training, and would slow the chec
 callbacks that run right after this one (they share the GIL). It still takes CPU from
 training (0.3-0.5 s a figure on the 2-core CPU, ``python bench/checkpoints.py``), so the
 drawing gets at most ``draw_share`` of the wall clock: after a draw of d seconds the
-next one waits until d / draw_share seconds have passed since that one began. Epochs of
-real length (half a minute to ten on the CPU) are each drawn; short ones (a subset, a
-fast GPU) are drawn every few epochs, always the newest history. ``on_train_end`` (and
+next one waits until d / draw_share seconds have passed since that one began. With the
+default 2%, epochs of 15-25 s or more are each drawn (most full CIFAR-10 epochs on the CPU;
+ShallowNet's take about 7 s); shorter ones (a subset, a fast GPU) every few epochs,
+always the newest history. ``on_train_end`` (and
 ``wait``) draw the last epoch and wait for it.
 """
 
