@@ -1,9 +1,12 @@
-"""Milliseconds per batch of the in-model preprocessing alone: scaling, and flip-and-crop then scaling.
+"""Milliseconds per batch of the preprocessing alone: in the model (scaling, and
+flip-and-crop then scaling) and, under TensorFlow, in train.py's tf.data input.
 
-This is the work train.py's model does on every batch that the bare step of
-``bench/throughput.py`` does not (with ``runtime.augment_in: model``; under TensorFlow
-the flip-and-crop runs in the tf.data input by default), so for the cheapest networks it
-is most of the gap between the two (ShallowNet's whole training step is about 13 ms a batch on the 2-core CPU).
+This is the work train.py does on every batch that the bare step of
+``bench/throughput.py`` does not, so for the cheapest networks it is most of the gap
+between the two (ShallowNet's whole training step takes about 15 ms a batch on the
+2-core CPU, on both cores: about 30 ms of CPU time). The input runs on tf.data's threads
+beside the step, so its CPU time per batch (all threads) is what it takes from training;
+its wall time is how long the step would wait for a batch if nothing were prefetched.
 
     python bench/preprocessing.py                  # batch 128, median of 5 runs of 300 calls
 """
@@ -47,7 +50,9 @@ def main():
         np.random.default_rng(0).integers(0, 256, (args.batch_size, 32, 32, 3), dtype=np.uint8))
     scale = Standardize([125.3, 123.0, 113.9], [63.0, 62.1, 66.7], dtype="float32")
     flip_crop = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)
+    scale_only = Standardize([0, 0, 0], [255, 255, 255], dtype="float32")  # `normalize: scale`
     variants = {"scaling": lambda x: scale(x),
+                "scaling (normalize: scale)": lambda x: scale_only(x),
                 "flip-and-crop + scaling": lambda x: scale(AsInTraining(flip_crop)(x))}
     steps = {}
     for name, fn in variants.items():
@@ -65,6 +70,33 @@ def main():
                 model.predict_on_batch(images)
             runs.append((time.perf_counter() - start) / args.calls * 1000)
         print(f"{name:26s} {statistics.median(runs):6.2f} ms a batch")
+    if keras.backend.backend() == "tensorflow":
+        time_input(args, flip_crop)
+
+
+def time_input(args, flip_crop):
+    """train.py's tf.data input (``suite.runtime.tf_batches``) over 50,000 images, plain
+    and with flip-and-crop: wall and CPU milliseconds per batch, taken alternately."""
+    from suite.runtime import tf_batches
+
+    rng = np.random.default_rng(1)
+    x, y = rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 50000).astype("int32")
+    inputs = {"input: gather": iter(tf_batches(x, y, args.batch_size, 0, 0, False)),
+              "input: flip-and-crop": iter(tf_batches(x, y, args.batch_size, 0, 0, False, flip_crop))}
+    runs = {name: [] for name in inputs}
+    for it in inputs.values():
+        for _ in range(50):
+            next(it)
+    for _ in range(args.repeats):
+        for name, it in inputs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(args.calls):
+                next(it)
+            runs[name].append(((time.perf_counter() - wall) / args.calls * 1000,
+                               (time.process_time() - cpu) / args.calls * 1000))
+    for name, figures in runs.items():
+        print(f"{name:26s} {statistics.median(w for w, _ in figures):6.2f} ms a batch "
+              f"({statistics.median(c for _, c in figures):.2f} ms of CPU)")
 
 
 if __name__ == "__main__":

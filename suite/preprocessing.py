@@ -23,10 +23,13 @@ from keras import layers, ops
 class Standardize(layers.Layer):
     """``(x - mean) / std`` per channel, with mean and std in pixel units (0..255).
 
-    ``scale`` normalisation is mean 0, std 255. Computed as ``x * (1/std) - mean/std``
-    with both terms spread to the full image shape: TensorFlow's CPU kernels broadcast
-    a per-channel ``(3,)`` vector slowly, and on the 2-core CPU this took a batch of 128
-    images from 1.5 ms to 0.5 ms (cast included; 500 calls of a ``tf.function``).
+    ``scale`` normalisation is mean 0, std 255. Computed as ``x * (1/std) - mean/std``,
+    where each term is a scalar when the channels share it (and the offset is left out
+    when it is 0, as for ``scale``) and is otherwise spread to the full image shape:
+    TensorFlow's CPU kernels broadcast a per-channel ``(3,)`` vector slowly (1.5 ms a
+    batch of 128 on the 2-core CPU, against 0.5 ms with full-shape terms, in 500 calls of
+    a ``tf.function``). A lone scalar product (``scale``) skips a pass over the batch and
+    the reading of the two full-shape terms: ``python bench/preprocessing.py`` times both.
     """
 
     def __init__(self, mean, std, **kwargs):
@@ -35,19 +38,27 @@ class Standardize(layers.Layer):
 
     def build(self, input_shape):
         shape = tuple(input_shape[1:])
-        self._scale = np.broadcast_to(1.0 / np.array(self.std), shape).astype("float32")
-        self._offset = np.broadcast_to(-np.array(self.mean) / np.array(self.std), shape).astype("float32")
+        self._scale = _per_channel(1.0 / np.array(self.std), shape)
+        offset = -np.array(self.mean) / np.array(self.std)
+        self._offset = None if not offset.any() else _per_channel(offset, shape)
 
     def call(self, x):
         dtype = self.compute_dtype
-        x = ops.cast(x, dtype)
-        return x * ops.convert_to_tensor(self._scale, dtype) + ops.convert_to_tensor(self._offset, dtype)
+        x = ops.cast(x, dtype) * ops.convert_to_tensor(self._scale, dtype)
+        return x if self._offset is None else x + ops.convert_to_tensor(self._offset, dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+def _per_channel(values, shape):
+    """One term per channel: a float32 scalar if the channels share it, else spread to ``shape``."""
+    if np.all(values == values[0]):
+        return np.float32(values[0])
+    return np.broadcast_to(values, shape).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package="suite")
@@ -69,10 +80,12 @@ class RandomFlipCrop(layers.Layer):
     ``tf.data`` input instead (``suite.runtime.tf_batches``), from a copy of the data set
     padded once and with draws seeded per batch.
 
-    Costs, per batch of 128 in a ``tf.data`` map on the 2-core CPU: 0.52 ms for this
-    gather from the padded data set, against 0.19 ms for the plain gather of the batch
-    without augmentation, 0.65-0.97 ms for a gather that computes its indices per pixel,
-    and 1.8 ms for the batched one-hot products this layer used before (or for
+    Costs, per batch of 128 in train.py's ``tf.data`` input on the 2-core CPU
+    (``python bench/preprocessing.py``): about 0.6 ms (1.1 ms of CPU on tf.data's
+    threads) for this gather from the padded data set, against 0.2 ms (0.3 ms of CPU)
+    for the plain gather of the batch without augmentation. Measured before, in a
+    ``tf.data`` map: 0.65-0.97 ms for a gather that computes its indices per pixel, and
+    1.8 ms for the batched one-hot products this layer used before (or for
     ``where(flip, reverse(x), x)`` alone: TensorFlow's CPU ``SelectV2`` broadcasts slowly).
     """
 
@@ -105,13 +118,16 @@ class RandomFlipCrop(layers.Layer):
                                   (b, height + 2 * p, width + 2 * p, channels))
         return ops.slice_update(canvas, (0, p, p, 0), images)
 
-    def apply(self, pixels, images, moves):
+    def apply(self, pixels, images, moves, take=None):
         """Image ``images[b]`` of ``pixels`` (the padded images' pixels, one row each), moved
-        by ``moves[b]``: a ``(B, H, W, C)`` batch."""
+        by ``moves[b]``: a ``(B, H, W, C)`` batch. ``take(x, indices)`` gathers rows; the
+        tf.data input passes ``tf.gather``, which skips the pass over the indices that
+        ``ops.take`` makes to wrap negative ones."""
+        take = take or (lambda x, indices: ops.take(x, indices, axis=0))
         height, width, channels = self.image_shape
         padded_size = (height + 2 * self.pad) * (width + 2 * self.pad)
-        source = ops.take(ops.convert_to_tensor(self.table), moves, axis=0) + ops.cast(images, "int32")[:, None] * padded_size
-        return ops.reshape(ops.take(pixels, ops.reshape(source, (-1,)), axis=0), (-1, height, width, channels))
+        source = take(ops.convert_to_tensor(self.table), moves) + ops.cast(images, "int32")[:, None] * padded_size
+        return ops.reshape(take(pixels, ops.reshape(source, (-1,))), (-1, height, width, channels))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -104,10 +104,14 @@ def test_flip_alone_mirrors_about_half_the_images(cifar):
     assert all(a or b for a, b in zip(same, flipped)) and 16 < sum(flipped) < 48
 
 
-def test_standardize_layer(cifar):
+@pytest.mark.parametrize("mean, std", [([10, 20, 30], [2, 4, 5]),      # per channel: full-shape terms
+                                       ([0, 0, 0], [255, 255, 255]),    # `scale`: one product, no offset
+                                       ([7, 7, 7], [3, 3, 3])])         # shared: scalar terms
+def test_standardize_layer(cifar, mean, std):
     x = cifar.x_test[:4]
-    out = keras.ops.convert_to_numpy(Standardize([10, 20, 30], [2, 4, 5])(keras.ops.convert_to_tensor(x)))
-    np.testing.assert_allclose(out, (x.astype("float32") - [10, 20, 30]) / [2, 4, 5], rtol=1e-6, atol=1e-5)
+    out = keras.ops.convert_to_numpy(Standardize(mean, std)(keras.ops.convert_to_tensor(x)))
+    assert out.shape == x.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, (x.astype("float32") - mean) / std, rtol=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "other"])
