@@ -14,10 +14,10 @@ epoch's end; the gap between two epochs counts everything, checkpoints and plots
 The PNG is drawn on a background thread, started when the next epoch begins: a few
 hundred ms of matplotlib would otherwise stall training, and would slow the checkpoint
 callbacks that run right after this one (they share the GIL). It still takes CPU from
-training (about 0.2 s a figure on the 2-core CPU, ``python bench/checkpoints.py``), so
+training (0.2-0.3 s a figure on the 2-core CPU, ``python bench/checkpoints.py``), so
 the drawing gets at most ``draw_share`` of the wall clock: after a draw of d seconds the
 next one waits until d / draw_share seconds have passed since that one began. With the
-default 2%, epochs of 10 s or more are each drawn (every full CIFAR-10 epoch on the CPU
+default 2%, epochs of 10-15 s or more are each drawn (every full CIFAR-10 epoch on the CPU
 but ShallowNet's, about 7 s); shorter ones (a subset, a fast GPU) every few epochs,
 always the newest history. ``on_train_end`` (and ``wait``) draw the last epoch and wait
 for it.
