@@ -3,8 +3,8 @@ flip-and-crop then scaling) and, under TensorFlow, in train.py's tf.data input.
 
 This is the work train.py does on every batch that the bare step of
 ``bench/throughput.py`` does not, so for the cheapest networks it is most of the gap
-between the two (ShallowNet's whole training step takes about 15 ms a batch on the
-2-core CPU, on both cores: about 30 ms of CPU time). The input runs on tf.data's threads
+between the two (ShallowNet's whole training step takes 15-16 ms a batch on the
+2-core CPU, on both cores: 25-28 ms of CPU time). The input runs on tf.data's threads
 beside the step, so its CPU time per batch (all threads) is what it takes from training;
 its wall time is how long the step would wait for a batch if nothing were prefetched.
 

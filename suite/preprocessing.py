@@ -61,6 +61,10 @@ def _per_channel(values, shape):
     return np.broadcast_to(values, shape).astype("float32")
 
 
+def _take_rows(x, indices):
+    return ops.take(x, indices, axis=0)
+
+
 @keras.saving.register_keras_serializable(package="suite")
 class RandomFlipCrop(layers.Layer):
     """Random horizontal flip and pad-and-random-crop of raw pixels, in one gather.
@@ -81,9 +85,9 @@ class RandomFlipCrop(layers.Layer):
     padded once and with draws seeded per batch.
 
     Costs, per batch of 128 in train.py's ``tf.data`` input on the 2-core CPU
-    (``python bench/preprocessing.py``): about 0.6 ms (1.1 ms of CPU on tf.data's
-    threads) for this gather from the padded data set, against 0.2 ms (0.3 ms of CPU)
-    for the plain gather of the batch without augmentation. Measured before, in a
+    (``python bench/preprocessing.py``, five runs): 0.6-0.8 ms (1.0-1.4 ms of CPU on
+    tf.data's threads) for this gather from the padded data set, against 0.2-0.3 ms
+    (0.3-0.5 ms of CPU) for the plain gather of the batch without augmentation. Measured before, in a
     ``tf.data`` map: 0.65-0.97 ms for a gather that computes its indices per pixel, and
     1.8 ms for the batched one-hot products this layer used before (or for
     ``where(flip, reverse(x), x)`` alone: TensorFlow's CPU ``SelectV2`` broadcasts slowly).
@@ -118,12 +122,11 @@ class RandomFlipCrop(layers.Layer):
                                   (b, height + 2 * p, width + 2 * p, channels))
         return ops.slice_update(canvas, (0, p, p, 0), images)
 
-    def apply(self, pixels, images, moves, take=None):
+    def apply(self, pixels, images, moves, take=_take_rows):
         """Image ``images[b]`` of ``pixels`` (the padded images' pixels, one row each), moved
         by ``moves[b]``: a ``(B, H, W, C)`` batch. ``take(x, indices)`` gathers rows; the
         tf.data input passes ``tf.gather``, which skips the pass over the indices that
         ``ops.take`` makes to wrap negative ones."""
-        take = take or (lambda x, indices: ops.take(x, indices, axis=0))
         height, width, channels = self.image_shape
         padded_size = (height + 2 * self.pad) * (width + 2 * self.pad)
         source = take(ops.convert_to_tensor(self.table), moves) + ops.cast(images, "int32")[:, None] * padded_size

@@ -72,8 +72,8 @@ def configure(rt_cfg, seed, deterministic):
 def _augment_in(asked, backend):
     """Flip-and-crop runs in the tf.data input under TensorFlow, by default: there it is
     one gather from a copy of the data padded once, on tf.data's threads beside the step
-    (``RandomFlipCrop``; ``python bench/preprocessing.py``: about 0.6 ms a batch of 128,
-    1.1 ms of CPU, against 0.2 ms and 0.3 ms for the plain gather of the batch).
+    (``RandomFlipCrop``; ``python bench/preprocessing.py``: 0.6-0.8 ms a batch of 128,
+    1.0-1.4 ms of CPU, against 0.2-0.3 ms and 0.3-0.5 ms for the plain gather of the batch).
     Elsewhere it runs in the model, on the accelerator."""
     if asked == "input" and backend != "tensorflow":
         from suite.errors import UserError
