@@ -4,7 +4,7 @@
            input pipeline (tf.data under TensorFlow), flip + pad-and-crop (where
            ``runtime.augment_in`` puts it), in-model scaling, every callback, the
            curves, history and checkpoints rewritten each epoch. Taken from the wall
-           clock between the ends of consecutive epochs, so it counts all of it, less
+           clock between the starts of consecutive epochs, so it counts all of it, less
            the validation pass (evaluation, which the bare step does not do either).
     bare   images/s of the bare network's own training step (``train_on_batch``) on float32
            tensors already in memory: no data pipeline, no augmentation, no callbacks.
@@ -12,13 +12,18 @@
            itself costs up to half the time, e.g. MiniVGGNet 397 images/s against 725.)
     eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
-Each figure is the median of ``--repeats`` epochs (or passes) after two warm-up epochs.
-A bare pass runs at the start of every suite epoch (and is left out of its time) and
-after the last, and suite/bare is the median of each epoch's ratio to the mean of the
-passes just before and after it: this CPU's speed drifts by +-30% over minutes, and
-figures taken seconds apart share the drift. The images are random uint8 (speed does
-not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model
-so that an epoch takes about ``--seconds``.
+Training figures come from the epochs of one train.py run, after two warm-up epochs. A
+bare pass runs at the start of every epoch (and is left out of its time), and each
+epoch's ratio is taken to the mean of the passes just before and after it: this CPU's
+speed drifts by +-30% over minutes, and figures taken seconds apart share the drift.
+What is left is noise with heavy tails (most epochs within a few percent, one in five or
+so 10-15% off), so the run keeps timing epochs until the median ratio is known to
+``--error`` (its standard error, estimated from the median absolute deviation), with at
+least ``--repeats`` and at most ``--max-repeats`` epochs; the table gives the median ratio,
+its standard error and the number of epochs. suite and bare are medians over the same
+epochs, eval the median of ``--repeats`` passes. The images are random uint8 (speed does
+not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model so
+that an epoch takes about ``--seconds``.
 
     python bench/throughput.py                                # every model, batch 128
     python bench/throughput.py --models resnet20,allcnn_c --repeats 5
@@ -59,7 +64,10 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", default="all", help="comma-separated names, or 'all'")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed epochs at least (and evaluation passes)")
+    p.add_argument("--max-repeats", type=int, default=12, help="timed epochs at most")
+    p.add_argument("--error", type=float, default=0.01,
+                   help="stop timing epochs once the median suite/bare ratio's standard error is this small")
     p.add_argument("--seconds", type=float, default=8.0,
                    help="target length of one timed epoch (a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
     p.add_argument("--precision", default="auto")
@@ -97,40 +105,67 @@ class BareStep:
         return len(self.batches) * len(self.batches[0][1]) / (time.perf_counter() - start)
 
 
-class BarePasses(keras.callbacks.Callback):
-    """Times one pass of ``bare`` at the start of every epoch of train.py's run and one
-    after the last, so that each suite epoch lies between two bare figures taken right
-    before and after it, under the same drift of the machine's speed (this CPU varies by
-    +-30% over minutes)."""
+def median_error(values):
+    """Standard error of the median of ``values``, robust to the machine's outliers: the
+    median absolute deviation scaled to a normal sigma (x 1.4826), times the median's
+    efficiency factor sqrt(pi / 2) = 1.2533, over sqrt(n)."""
+    centre = statistics.median(values)
+    spread = 1.4826 * statistics.median(abs(v - centre) for v in values)
+    return 1.2533 * spread / len(values) ** 0.5
 
-    def __init__(self, bare):
+
+class PairedEpochs(keras.callbacks.Callback):
+    """Times train.py's epochs from the inside, each between two bare passes.
+
+    At the start of every epoch: the epoch before ends (its time runs from the end of the
+    bare pass before it to here, less its validation pass: the training batches, every
+    callback and every file written at its end), then one pass of ``bare`` (if given).
+    Once ``least`` epochs after ``warmup`` are timed and the median ratio's standard error
+    is at most ``error``, or ``most`` are timed, the run stops: the epoch just begun ends
+    after one batch and is not counted."""
+
+    def __init__(self, n_images, warmup, least, most, error, bare=None):
         super().__init__()
-        self.bare, self.rates, self.seconds = bare, [], []
+        self.n_images, self.warmup, self.least, self.most, self.error = n_images, warmup, least, most, error
+        self.bare, self.suite, self.bare_rates = bare, [], []
+        self.started = self.validation_started = None
+        self.validation = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.time_one_pass()
+        if self.started is not None:
+            self.suite.append(self.n_images / (time.perf_counter() - self.started - self.validation))
+        if self.bare:
+            self.bare_rates.append(self.bare.rate())
+        self.started, self.validation = time.perf_counter(), 0.0
+        if self.enough():
+            self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
-        self.time_one_pass()
+    def on_test_begin(self, logs=None):
+        self.validation_started = time.perf_counter()
 
-    def time_one_pass(self):
-        start = time.perf_counter()
-        self.rates.append(self.bare.rate())
-        self.seconds.append(time.perf_counter() - start)
+    def on_test_end(self, logs=None):
+        self.validation += time.perf_counter() - self.validation_started
 
-    def around(self, epoch):
-        """The bare images/s around epoch ``epoch`` (0-based): the mean of the passes before and after it."""
-        return (self.rates[epoch] + self.rates[epoch + 1]) / 2
+    def timed(self):
+        """``(suite, bare, ratios)`` of the timed epochs: images/s through train.py, the mean
+        images/s of the bare passes before and after, and their ratio."""
+        suite = self.suite[self.warmup:]
+        if not self.bare:
+            return suite, [], []
+        bare = [(a + b) / 2 for a, b in zip(self.bare_rates[self.warmup:], self.bare_rates[self.warmup + 1:])]
+        return suite, bare, [s / b for s, b in zip(suite, bare)]
+
+    def enough(self):
+        suite, _, ratios = self.timed()
+        if len(suite) >= self.most:
+            return True
+        return len(suite) >= self.least and (not self.bare or median_error(ratios) <= self.error)
 
 
-def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None, overrides=()):
-    """train.py's real path on ``n_images`` synthetic images for ``2 + repeats`` epochs.
-
-    Returns ``(suite, bare)``: per timed epoch, train.py's images/s from the wall clock
-    between epoch ends (less the validation pass and the bare pass inside it), and the
-    mean images/s of the bare passes just before and after it (empty without ``bare``).
-    The first two epochs are warm-up: epoch 2's cycle still carries epoch 1's first
-    checkpoint writes."""
+def suite_run(name, batch, n_images, args, workdir, bare=None):
+    """train.py's real path on ``n_images`` synthetic images, timed by ``PairedEpochs``
+    (two warm-up epochs: the second still carries the first's first checkpoint writes).
+    Returns the ``PairedEpochs`` callback."""
     rng = np.random.default_rng(1)
     data = workdir / f"synthetic-{n_images}.npz"
     if not data.exists():
@@ -138,26 +173,21 @@ def suite_run(name, batch, n_images, repeats, precision, workdir, bare=None, ove
                  y_train=rng.integers(0, 10, n_images).astype("int32"),
                  x_test=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8),
                  y_test=np.repeat(np.arange(10), 10).astype("int32"))
+    most = args.max_repeats if bare else args.repeats
+    paired = PairedEpochs(n_images, 2, args.repeats, most, args.error, bare)
     cfg = {"name": f"bench-{name}", "model": {"name": name},
            "data": {"path": str(data)}, "augment": {"flip": True, "crop": 4},
            "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
-           "training": {"epochs": 2 + repeats, "batch_size": batch, "verbose": 0},
-           "runtime": {"precision": precision}, "output": {"dir": str(workdir / "runs")}}
+           "training": {"epochs": paired.warmup + most + 1, "batch_size": batch, "verbose": 0},
+           "runtime": {"precision": args.precision}, "output": {"dir": str(workdir / "runs")}}
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    passes = [BarePasses(bare)] if bare else []
     with contextlib.redirect_stdout(io.StringIO()):
-        code = train.main(["--config", str(path), *(a for o in overrides for a in ("--set", o))],
-                          extra_callbacks=passes)
+        code = train.main(["--config", str(path), *(a for o in args.set for a in ("--set", o))],
+                          extra_callbacks=[paired])
     if code != 0:
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
-    run = sorted((workdir / "runs").glob(f"bench-{name}-*"))[-1]
-    history = json.loads((run / "history.json").read_text())
-    epochs = len(history["wall_clock"])
-    seconds = np.diff(history["wall_clock"]) - history["validation_time"][1:]
-    if bare:
-        seconds -= passes[0].seconds[1:epochs]
-    return list(n_images / seconds[1:]), [passes[0].around(e) for e in range(2, epochs)] if bare else []
+    return paired
 
 
 def eval_rate(net, n_images, repeats, runtime):
@@ -186,19 +216,17 @@ def machine(runtime):
 def measure(name, args, runtime, workdir):
     """The figures of one model, as a dict (see the module docstring)."""
     if args.suite_only:
-        suite, _ = suite_run(name, args.batch_size, args.images, args.repeats, args.precision, workdir,
-                             overrides=args.set)
+        suite, _, _ = suite_run(name, args.batch_size, args.images, args, workdir).timed()
         return {"params": models.create(name).count_params(), "suite": statistics.median(suite),
                 "train_images_per_epoch": args.images}
     probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
     n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
     bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
-    suite, bare_rates = suite_run(name, args.batch_size, n_train, args.repeats, args.precision, workdir, bare,
-                                  args.set)
+    suite, bare_rates, ratios = suite_run(name, args.batch_size, n_train, args, workdir, bare).timed()
     rate = statistics.median(bare_rates)
     n_eval = max(1000, min(10000, round(3 * rate * args.seconds / 500) * 500))
     return {"params": bare.net.count_params(), "suite": statistics.median(suite), "bare": rate,
-            "ratio": statistics.median(s / b for s, b in zip(suite, bare_rates)),
+            "ratio": statistics.median(ratios), "ratio_error": median_error(ratios), "epochs": len(ratios),
             "suite_epochs": suite, "bare_passes": bare_rates,
             "eval": eval_rate(bare.net, n_eval, args.repeats, runtime), "train_images_per_epoch": n_train,
             "eval_images": n_eval}
@@ -206,14 +234,15 @@ def measure(name, args, runtime, workdir):
 
 def child_args(args):
     """The measuring options, for a child process that measures one model."""
-    return ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--seconds", str(args.seconds),
+    return ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats), "--max-repeats",
+            str(args.max_repeats), "--error", str(args.error), "--seconds", str(args.seconds),
             "--precision", args.precision, "--images", str(args.images), *(["--suite-only"] if args.suite_only else []),
             *(a for o in args.set for a in ("--set", o))]
 
 
 def row(name, r):
     suite, bare, evaluated = (f"{r[k]:,.0f}" if r.get(k) else "-" for k in ("suite", "bare", "eval"))
-    ratio = f"{r['ratio']:.2f}" if r.get("ratio") else "-"
+    ratio = f"{r['ratio']:.3f} ± {r['ratio_error']:.3f} ({r['epochs']})" if r.get("ratio") else "-"
     return f"| {name} | {r['params']:,} | {suite} | {bare} | {ratio} | {evaluated} |"
 
 
@@ -228,7 +257,7 @@ def main():
         return
     info = machine(runtime) + "".join(f"; --set {o}" for o in args.set)
     print(f"# throughput, batch {args.batch_size}: {info}", flush=True)
-    rows, raw = ["| model | params | suite train img/s | bare train img/s | suite/bare | eval img/s |",
+    rows, raw = ["| model | params | suite train img/s | bare train img/s | suite/bare ± error (epochs) | eval img/s |",
                  "|---|---:|---:|---:|---:|---:|"], {}
     print("\n".join(rows), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,7 +275,9 @@ def main():
 
 def write_table(args, info, rows, raw):
     """The table so far (rewritten after every model, so a cut-off run keeps what it measured)."""
-    Path(args.out).write_text(f"Throughput, batch {args.batch_size}, median of {args.repeats}: {info}\n\n"
+    epochs = (f"medians of {args.repeats} epochs" if args.suite_only else f"medians of {args.repeats} to "
+              f"{args.max_repeats} epochs (to a standard error of {args.error} in suite/bare)")
+    Path(args.out).write_text(f"Throughput, batch {args.batch_size}, {epochs}: {info}\n\n"
                               + "\n".join(rows) + "\n")
     Path(args.out).with_suffix(".json").write_text(json.dumps({"machine": info, "results": raw}, indent=2))
 
