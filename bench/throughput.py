@@ -12,18 +12,18 @@
            itself costs up to half the time, e.g. MiniVGGNet 397 images/s against 725.)
     eval   images/s of evaluate.py's prediction loop on uint8 images, at its default batch.
 
-Training figures come from the epochs of one train.py run, after two warm-up epochs. A
-bare pass runs at the start of every epoch (and is left out of its time), and each
-epoch's ratio is taken to the mean of the passes just before and after it: this CPU's
-speed drifts by +-30% over minutes, and figures taken seconds apart share the drift.
-What is left is noise with heavy tails (most epochs within a few percent, one in five or
-so 10-15% off), so the run keeps timing epochs until the median ratio is known to
-``--error`` (its standard error, estimated from the median absolute deviation), with at
-least ``--repeats`` and at most ``--max-repeats`` epochs; the table gives the median ratio,
-its standard error and the number of epochs. suite and bare are medians over the same
-epochs, eval the median of ``--repeats`` passes. The images are random uint8 (speed does
-not depend on pixel values), so no data set is needed. Epoch sizes adapt to each model so
-that an epoch takes about ``--seconds``.
+Training figures come from the epochs of one train.py run, after two warm-up epochs.
+Within each epoch the bare step runs in turns with train.py's batches, in blocks of about
+a second (``PairedEpochs``), and each epoch gives one suite/bare ratio: this CPU's speed
+drifts by +-30% over minutes and by a few percent from second to second, and figures
+taken in the same seconds share the drift. What is left is noise with heavy tails, so
+the run keeps timing epochs until the median ratio is known to ``--error`` (its standard
+error, estimated from the median absolute deviation), with at least ``--repeats`` and at
+most ``--max-repeats`` epochs; the table gives the median ratio, its standard error and
+the number of epochs. suite and bare are medians over the same epochs, eval the median of
+``--repeats`` passes. The images are random uint8 (speed does not depend on pixel
+values), so no data set is needed. Epoch sizes adapt to each model so that its training
+batches take about ``--seconds`` (and its bare blocks as long again).
 
     python bench/throughput.py                                # every model, batch 128
     python bench/throughput.py --models resnet20,allcnn_c --repeats 5
@@ -81,28 +81,31 @@ def parse_args():
     return p.parse_args()
 
 
+BLOCK_SECONDS = 1.0  # bare steps and train.py's batches take turns in blocks of about this long
+
+
 class BareStep:
     """The network's own training step (``train_on_batch``) on float32 tensors already in
     memory: no data pipeline, no augmentation, no callbacks."""
 
-    def __init__(self, name, batch, n_images, jit):
+    def __init__(self, name, batch, jit, distinct=4):
         self.net = models.create(name)
         self.net.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(),
                          metrics=["accuracy"], jit_compile=jit)
         rng = np.random.default_rng(0)
         shape = (batch, *self.net.input_shape[1:])
+        self.batch = batch
         self.batches = [(keras.ops.convert_to_tensor(rng.standard_normal(shape, dtype=np.float32)),
                          keras.ops.convert_to_tensor(rng.integers(0, 10, batch).astype("int32")))
-                        for _ in range(max(1, n_images // batch))]
-        for x, y in self.batches[:2]:
-            self.net.train_on_batch(x, y)  # tracing and warm-up
+                        for _ in range(distinct)]
+        self.seconds(2)  # tracing and warm-up
 
-    def rate(self):
-        """Images/s of one pass over the batches."""
+    def seconds(self, steps):
+        """Seconds that ``steps`` steps take."""
         start = time.perf_counter()
-        for x, y in self.batches:
-            self.net.train_on_batch(x, y)
-        return len(self.batches) * len(self.batches[0][1]) / (time.perf_counter() - start)
+        for i in range(steps):
+            self.net.train_on_batch(*self.batches[i % len(self.batches)])
+        return time.perf_counter() - start
 
 
 def median_error(values):
@@ -115,30 +118,42 @@ def median_error(values):
 
 
 class PairedEpochs(keras.callbacks.Callback):
-    """Times train.py's epochs from the inside, each between two bare passes.
+    """Times train.py's epochs from the inside, with the bare step run in turns with them.
 
-    At the start of every epoch: the epoch before ends (its time runs from the end of the
-    bare pass before it to here, less its validation pass: the training batches, every
-    callback and every file written at its end), then one pass of ``bare`` (if given).
+    Before every ``block``-th training batch, ``block`` bare steps run (about
+    ``BLOCK_SECONDS``); their time is left out of the epoch's, and the epoch's bare figure is
+    the images/s of all its bare steps. The two figures of an epoch's ratio are thus
+    sampled over the same seconds, so that the machine's changes of speed (+-30% over
+    minutes, and a few percent from one second to the next) hit both alike. The input
+    pipeline's buffer is full at each turn (it is faster than the step), so none of its
+    work moves into the bare blocks. An epoch runs from its start to the start of the next:
+    its training batches and every callback and file written at its end, less its
+    validation pass and its bare blocks.
+
     Once ``least`` epochs after ``warmup`` are timed and the median ratio's standard error
     is at most ``error``, or ``most`` are timed, the run stops: the epoch just begun ends
     after one batch and is not counted."""
 
-    def __init__(self, n_images, warmup, least, most, error, bare=None):
+    def __init__(self, n_images, warmup, least, most, error, bare=None, block=1):
         super().__init__()
         self.n_images, self.warmup, self.least, self.most, self.error = n_images, warmup, least, most, error
-        self.bare, self.suite, self.bare_rates = bare, [], []
+        self.bare, self.block, self.suite, self.bare_rates = bare, block, [], []
         self.started = self.validation_started = None
-        self.validation = 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
+        now = time.perf_counter()
         if self.started is not None:
-            self.suite.append(self.n_images / (time.perf_counter() - self.started - self.validation))
-        if self.bare:
-            self.bare_rates.append(self.bare.rate())
-        self.started, self.validation = time.perf_counter(), 0.0
+            self.suite.append(self.n_images / (now - self.started - self.validation - self.bare_seconds))
+            if self.bare:
+                self.bare_rates.append(self.bare_images / self.bare_seconds)
+        self.started, self.validation, self.bare_seconds, self.bare_images = now, 0.0, 0.0, 0
         if self.enough():
             self.model.stop_training = True
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.bare and batch % self.block == 0:
+            self.bare_seconds += self.bare.seconds(self.block)
+            self.bare_images += self.block * self.bare.batch
 
     def on_test_begin(self, logs=None):
         self.validation_started = time.perf_counter()
@@ -147,12 +162,9 @@ class PairedEpochs(keras.callbacks.Callback):
         self.validation += time.perf_counter() - self.validation_started
 
     def timed(self):
-        """``(suite, bare, ratios)`` of the timed epochs: images/s through train.py, the mean
-        images/s of the bare passes before and after, and their ratio."""
-        suite = self.suite[self.warmup:]
-        if not self.bare:
-            return suite, [], []
-        bare = [(a + b) / 2 for a, b in zip(self.bare_rates[self.warmup:], self.bare_rates[self.warmup + 1:])]
+        """``(suite, bare, ratios)`` of the timed epochs: images/s through train.py, images/s
+        of the bare steps run in turns with it, and their ratio."""
+        suite, bare = self.suite[self.warmup:], self.bare_rates[self.warmup:]
         return suite, bare, [s / b for s, b in zip(suite, bare)]
 
     def enough(self):
@@ -162,7 +174,7 @@ class PairedEpochs(keras.callbacks.Callback):
         return len(suite) >= self.least and (not self.bare or median_error(ratios) <= self.error)
 
 
-def suite_run(name, batch, n_images, args, workdir, bare=None):
+def suite_run(name, batch, n_images, args, workdir, bare=None, block=1):
     """train.py's real path on ``n_images`` synthetic images, timed by ``PairedEpochs``
     (two warm-up epochs: the second still carries the first's first checkpoint writes).
     Returns the ``PairedEpochs`` callback."""
@@ -174,7 +186,7 @@ def suite_run(name, batch, n_images, args, workdir, bare=None):
                  x_test=rng.integers(0, 256, (100, 32, 32, 3), dtype=np.uint8),
                  y_test=np.repeat(np.arange(10), 10).astype("int32"))
     most = args.max_repeats if bare else args.repeats
-    paired = PairedEpochs(n_images, 2, args.repeats, most, args.error, bare)
+    paired = PairedEpochs(n_images, 2, args.repeats, most, args.error, bare, block)
     cfg = {"name": f"bench-{name}", "model": {"name": name},
            "data": {"path": str(data)}, "augment": {"flip": True, "crop": 4},
            "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
@@ -219,15 +231,16 @@ def measure(name, args, runtime, workdir):
         suite, _, _ = suite_run(name, args.batch_size, args.images, args, workdir).timed()
         return {"params": models.create(name).count_params(), "suite": statistics.median(suite),
                 "train_images_per_epoch": args.images}
-    probe = BareStep(name, args.batch_size, args.batch_size * 2, runtime.jit_compile)
-    n_train = max(4, round(probe.rate() * args.seconds / args.batch_size)) * args.batch_size
-    bare = BareStep(name, args.batch_size, n_train, runtime.jit_compile)
-    suite, bare_rates, ratios = suite_run(name, args.batch_size, n_train, args, workdir, bare).timed()
+    bare = BareStep(name, args.batch_size, runtime.jit_compile)
+    step = statistics.median(bare.seconds(1) for _ in range(3))
+    block = max(1, round(BLOCK_SECONDS / step))
+    n_train = max(4, round(args.seconds / step)) * args.batch_size
+    suite, bare_rates, ratios = suite_run(name, args.batch_size, n_train, args, workdir, bare, block).timed()
     rate = statistics.median(bare_rates)
     n_eval = max(1000, min(10000, round(3 * rate * args.seconds / 500) * 500))
     return {"params": bare.net.count_params(), "suite": statistics.median(suite), "bare": rate,
             "ratio": statistics.median(ratios), "ratio_error": median_error(ratios), "epochs": len(ratios),
-            "suite_epochs": suite, "bare_passes": bare_rates,
+            "suite_epochs": suite, "bare_epochs": bare_rates, "block": block,
             "eval": eval_rate(bare.net, n_eval, args.repeats, runtime), "train_images_per_epoch": n_train,
             "eval_images": n_eval}
 
