@@ -69,7 +69,8 @@ def parse_args():
     p.add_argument("--error", type=float, default=0.01,
                    help="stop timing epochs once the median suite/bare ratio's standard error is this small")
     p.add_argument("--seconds", type=float, default=8.0,
-                   help="target length of one timed epoch (a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
+                   help="target time of one timed epoch's training batches, bare blocks not counted "
+                        "(a real CIFAR-10 epoch on a 2-core CPU: 8 s to 8 min)")
     p.add_argument("--precision", default="auto")
     p.add_argument("--suite-only", action="store_true",
                    help="only train.py's path, with --images per epoch (one compile per model: for short GPU leases)")
