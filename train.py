@@ -93,7 +93,7 @@ def run(args, extra_callbacks=()):
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy())
         model.compile(optimizer=build_optimizer(cfg, schedule), loss=loss, metrics=["accuracy"],
-                      jit_compile=runtime.jit_compile, steps_per_execution=cfg["runtime"]["steps_per_execution"])
+                      jit_compile=runtime.jit_compile, steps_per_execution=runtime.steps_per_execution)
 
     print(header(cfg, net, splits, runtime, device_description(runtime), steps,
                  [learning_rate_at(schedule, e * steps) for e in range(tc["epochs"])],
@@ -128,7 +128,7 @@ def run(args, extra_callbacks=()):
     # ------------------------------------------------------------------ callbacks and training
     from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,
                            TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState)
-    from suite.pipeline import training_input
+    from suite.pipeline import training_input, validation_input
 
     cb = cfg["callbacks"]
     mode = monitor_mode(cfg)
@@ -160,11 +160,12 @@ def run(args, extra_callbacks=()):
         callbacks.append(StopAfterEpoch(args.stop_after))  # last: after this epoch's checkpoints and logs
 
     y_val = keras.utils.to_categorical(splits.y_val, 10) if one_hot else splits.y_val
+    val_data, val_batch_size = validation_input(splits.x_val, y_val, tc["eval_batch_size"], runtime.backend)
     status, reason = "completed", None
     try:
-        model.fit(train_data, steps_per_epoch=train_steps, validation_data=(splits.x_val, y_val), epochs=tc["epochs"],
+        model.fit(train_data, steps_per_epoch=train_steps, validation_data=val_data, epochs=tc["epochs"],
                   initial_epoch=initial_epoch, callbacks=callbacks, verbose=tc["verbose"],
-                  validation_batch_size=tc["eval_batch_size"], shuffle=False)  # the input shuffles, by (seed, epoch)
+                  validation_batch_size=val_batch_size, shuffle=False)  # the input shuffles, by (seed, epoch)
     except TrainingInterrupted as e:
         status, reason = "interrupted", f"stopped by {e}"
     except TrainingDiverged as e:
@@ -275,7 +276,8 @@ def header(cfg, net, splits, runtime, device, steps, lrs, run_dir):
         ("optimizer", f"{opt}; weight decay {wd}"),
         ("schedule", f"{s['name']}" + (f" ({sched_params})" if sched_params else "")
                      + f"; lr epoch 1: {lrs[0]:.4g}, epoch {len(lrs)}: {lrs[-1]:.4g}"),
-        ("training", f"{t['epochs']} epochs x {steps} steps of {t['batch_size']}, seed {t['seed']}"
+        ("training", f"{t['epochs']} epochs x {steps} steps of {t['batch_size']}, seed {t['seed']}, "
+                     f"{runtime.steps_per_execution} steps per execution"
                      + (", deterministic" if t["deterministic"] else "")),
         ("run folder", str(run_dir) if run_dir else "(dry run: nothing written)"),
     ]

@@ -77,12 +77,13 @@ def main():
 def time_input(args, flip_crop):
     """train.py's tf.data input (``suite.runtime.tf_batches``) over 50,000 images, plain
     and with flip-and-crop: wall and CPU milliseconds per batch, taken alternately."""
+    from suite.pipeline import EpochCounter
     from suite.runtime import tf_batches
 
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 50000).astype("int32")
-    inputs = {"input: gather": iter(tf_batches(x, y, args.batch_size, 0, 0, False)),
-              "input: flip-and-crop": iter(tf_batches(x, y, args.batch_size, 0, 0, False, flip_crop))}
+    inputs = {"input: gather": iter(tf_batches(x, y, args.batch_size, 0, EpochCounter(0), False).repeat()),
+              "input: flip-and-crop": iter(tf_batches(x, y, args.batch_size, 0, EpochCounter(0), False, flip_crop).repeat())}
     runs = {name: [] for name in inputs}
     for it in inputs.values():
         for _ in range(50):

@@ -121,9 +121,10 @@ def median_error(values):
 class PairedEpochs(keras.callbacks.Callback):
     """Times train.py's epochs from the inside, with the bare step run in turns with them.
 
-    Before every ``block``-th training batch, ``block`` bare steps run (about
-    ``BLOCK_SECONDS``); their time is left out of the epoch's, and the epoch's bare figure is
-    the images/s of all its bare steps. The two figures of an epoch's ratio are thus
+    Before the training steps catch up with the bare ones, ``block`` more bare steps run
+    (about ``BLOCK_SECONDS``; checked before each execution of ``steps_per_execution``
+    steps); their time is left out of the epoch's, and the epoch's bare figure is the
+    images/s of all its bare steps. The two figures of an epoch's ratio are thus
     sampled over the same seconds, so that the machine's changes of speed (+-30% over
     minutes, and a few percent from one second to the next) hit both alike. The input
     pipeline's buffer is full at each turn (it is faster than the step), so none of its
@@ -140,6 +141,7 @@ class PairedEpochs(keras.callbacks.Callback):
         self.n_images, self.warmup, self.least, self.most, self.error = n_images, warmup, least, most, error
         self.bare, self.block, self.suite, self.bare_rates = bare, block, [], []
         self.started = self.validation_started = None
+        self.next_block = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         now = time.perf_counter()
@@ -148,13 +150,20 @@ class PairedEpochs(keras.callbacks.Callback):
             if self.bare:
                 self.bare_rates.append(self.bare_images / self.bare_seconds)
         self.started, self.validation, self.bare_seconds, self.bare_images = now, 0.0, 0.0, 0
+        self.next_block = 0
         if self.enough():
             self.model.stop_training = True
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.bare and batch % self.block == 0:
+        if not self.bare:
+            return
+        # fit calls this once per execution of steps_per_execution steps: keep the bare
+        # steps level with the training steps about to run.
+        upcoming = min(batch + self.model.steps_per_execution, self.params.get("steps") or batch + 1)
+        while self.next_block < upcoming:
             self.bare_seconds += self.bare.seconds(self.block)
             self.bare_images += self.block * self.bare.batch
+            self.next_block += self.block
 
     def on_test_begin(self, logs=None):
         self.validation_started = time.perf_counter()

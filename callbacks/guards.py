@@ -21,7 +21,9 @@ class TrainingDiverged(Exception):
 
 class StopOnSignal(keras.callbacks.Callback):
     """First SIGINT/SIGTERM: stop at the end of the current batch or the next one (the batch
-    check runs on Keras' callback thread and is raised at the next batch). Second: stop at once."""
+    check runs on Keras' callback thread and is raised at the next batch; with
+    ``steps_per_execution`` > 1, a batch here is an execution of that many steps).
+    Second: stop at once (as soon as Python runs again)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
     async_safe = True  # see StopOnNaN
@@ -86,13 +88,15 @@ class StopOnNaN(keras.callbacks.Callback):
     def __init__(self, every):
         super().__init__()
         self.every = every
-        self.epoch = 0
+        self.epoch, self.next_check = 0, every
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
+        self.epoch, self.next_check = epoch, self.every
 
     def on_train_batch_end(self, batch, logs=None):
-        if (batch + 1) % self.every == 0:
+        # With steps_per_execution > 1 Keras calls this once per execution, with its last batch.
+        if batch + 1 >= self.next_check:
+            self.next_check = batch + 1 + self.every
             self._check(logs, "loss", f"epoch {self.epoch + 1}, batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):

@@ -92,7 +92,7 @@ DEFAULTS = {
         "memory_growth": True,    # TF on GPU: allocate GPU memory as needed
         "cpu_devices": 1,         # split the CPU into this many logical devices (tests the multi-device path)
         "threads": None,          # TF intra-op threads; None: TF's choice
-        "steps_per_execution": 1,
+        "steps_per_execution": "auto",  # training steps per call of the compiled step: auto (see suite.runtime) or an integer >= 1
         "augment_in": "auto",     # where flip-and-crop runs: auto (input under TensorFlow, model elsewhere), input (tf.data), model
     },
     "output": {
@@ -135,6 +135,8 @@ def _check(key, value):
     positive_int = {"training.epochs", "training.batch_size", "training.eval_batch_size",
                     "schedule.every", "callbacks.nan_check_every", "runtime.cpu_devices",
                     "runtime.steps_per_execution"}
+    if key == "runtime.steps_per_execution" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return None if value == "auto" else f"must be auto or an integer >= 1, got {value!r}"
     if key in positive_int:
         if not isinstance(value, int) or isinstance(value, bool):
             return f"must be an integer, got {value!r}"

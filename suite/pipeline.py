@@ -4,18 +4,18 @@ The order of epoch ``e`` depends only on ``(seed, e)`` (``epoch_order``), never 
 many epochs this process has run, so a resumed run sees exactly the batches an
 uninterrupted one would.
 
-``training_input`` picks the feeder. Under TensorFlow it is an endless ``tf.data``
-pipeline (``suite.runtime.tf_batches``) that starts at the run's first epoch: it
-gathers batches in C++ while the step runs, where a ``PyDataset`` costs Python time
-every batch (on the 2-core CPU a ShallowNet step took 15.4 ms fed by tf.data against
-19.1 ms fed by ``Batches``; medians of 5 epochs of 150 batches, side by side). Under
-other backends it is ``Batches``, a ``keras.utils.PyDataset``.
+``training_input`` picks the feeder. Under TensorFlow it is a ``tf.data`` dataset of one
+epoch (``suite.runtime.tf_batches``) that ``fit`` passes over once per epoch: it gathers
+batches in C++ while the step runs, where a ``PyDataset`` costs Python time every batch
+(on the 2-core CPU a ShallowNet step took 15.4 ms fed by tf.data against 19.1 ms fed by
+``Batches``; medians of 5 epochs of 150 batches, side by side). Under other backends
+it is ``Batches``, a ``keras.utils.PyDataset``.
 
-Keras asks for the first batches of the next epoch before the epoch callbacks run
-(it opens the next pass as soon as the last batch is taken, and tf.data prefetches), so
-the epoch cannot be set by a callback. Instead the dataset counts passes: a request for
-batch 0 after the last batch starts the next epoch. ``EpochOrder`` only sets the first
-epoch when ``fit`` begins.
+Keras asks for the first batches of the next epoch before the epoch callbacks run (it
+opens the next pass as soon as the last batch is taken, and the input prefetches), so
+the epoch cannot be set by a callback. Instead both feeders count passes: the tf.data
+input counts ``iter`` calls, ``Batches`` counts requests for batch 0 after the last
+batch. ``EpochOrder`` only sets the first epoch when ``fit`` begins.
 """
 
 import keras
@@ -35,12 +35,37 @@ def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_c
     ``RandomFlipCrop``; TensorFlow only) if given."""
     if backend == "tensorflow":
         from suite.runtime import tf_batches
-        data = tf_batches(x, y, batch_size, seed, first_epoch, one_hot, flip_crop)
-        return data, steps_per_epoch(len(x), batch_size), []
+        epoch = EpochCounter(first_epoch)
+        data = tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop)
+        return data, steps_per_epoch(len(x), batch_size), [EpochOrder(epoch, first_epoch)]
     if flip_crop is not None:
         raise ValueError("flip-and-crop in the input needs the tf.data input (TensorFlow)")
     batches = Batches(x, y, batch_size, seed=seed, one_hot=one_hot)
     return batches, None, [EpochOrder(batches, first_epoch)]
+
+
+def validation_input(x, y, batch_size, backend):
+    """``(validation_data, validation_batch_size)`` for ``fit``: a ``tf.data`` dataset under
+    TensorFlow (``suite.runtime.tf_eval_batches``), the arrays elsewhere."""
+    if backend == "tensorflow":
+        from suite.runtime import tf_eval_batches
+        return tf_eval_batches(x, y, batch_size), None
+    return (x, y), batch_size
+
+
+class EpochCounter:
+    """The epoch that the tf.data input's next pass serves."""
+
+    def __init__(self, first):
+        self.next = first
+
+    def start(self, epoch):
+        self.next = epoch
+
+    def take(self):
+        """The epoch of a pass that begins now."""
+        self.next += 1
+        return self.next - 1
 
 
 class Batches(keras.utils.PyDataset):
@@ -70,11 +95,13 @@ class Batches(keras.utils.PyDataset):
 
 
 class EpochOrder(keras.callbacks.Callback):
-    """Starts ``Batches`` at the run's first epoch (``initial_epoch`` when resuming)."""
+    """Starts the input at the run's first epoch (``initial_epoch`` when resuming) when
+    ``fit`` begins, after anything that looked at the data before (under a
+    ``tf.distribute`` strategy Keras takes one batch to build the model)."""
 
-    def __init__(self, batches, initial_epoch):
+    def __init__(self, feeder, initial_epoch):
         super().__init__()
-        self.batches, self.initial_epoch = batches, initial_epoch
+        self.feeder, self.initial_epoch = feeder, initial_epoch
 
     def on_train_begin(self, logs=None):
-        self.batches.start(self.initial_epoch)
+        self.feeder.start(self.initial_epoch)

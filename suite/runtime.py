@@ -21,7 +21,6 @@ Keras' batch norm (299 against 298 images/s for ResNet-20), so the models keep
 """
 
 import contextlib
-import itertools
 import json
 import os
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ class Runtime:
     notes: list = field(default_factory=list)
     compute_capability: tuple = (0, 0)
     augment_in: str = "model"  # where flip-and-crop runs: "model" or "input" (the tf.data input)
+    steps_per_execution: int = 1
 
     def scope(self):
         """Build and compile the model inside this (the strategy's scope under TF)."""
@@ -66,7 +66,37 @@ def configure(rt_cfg, seed, deterministic):
     jit = rt_cfg["jit_compile"]
     runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)
     runtime.augment_in = _augment_in(rt_cfg["augment_in"], backend)
+    runtime.steps_per_execution = _steps_per_execution(rt_cfg["steps_per_execution"], backend, runtime.strategy)
     return runtime
+
+
+STEPS_PER_EXECUTION = 8  # under TensorFlow, by default; see _steps_per_execution
+
+
+def _steps_per_execution(asked, backend, strategy=None):
+    """Under TensorFlow ``fit`` runs STEPS_PER_EXECUTION training steps per call of its
+    compiled step by default (a ``tf.while_loop`` in the graph), so that the Python work
+    between steps (the call, the callbacks, the logs) is paid once per execution. On the
+    2-core CPU, ShallowNet's train.py epochs (flip-and-crop on) against its bare step
+    (``python bench/throughput.py --models shallownet --set
+    runtime.steps_per_execution=N``, one run after the other): N=1 0.954 and 0.913, N=4
+    1.035, N=8 1.044 and 1.042, N=16 1.070. Networks whose steps take 100 ms or more gain
+    under 1%. The cost is granularity: batch callbacks (the NaN and Ctrl-C checks,
+    progress bars) see one batch per execution, which for All-CNN-C on this CPU is about
+    9 s. The tf.data input holds one epoch, so an epoch's last execution stops at its
+    end. Under JAX it stays at 1: not measured there. Under a ``tf.distribute`` strategy
+    Keras' multi-step loop fails in TF 2.21 ("You must feed a value for placeholder
+    tensor" in ``multi_step_on_iterator``, MirroredStrategy over two logical CPUs), so
+    there it is 1 as well, and more is refused."""
+    if strategy is not None:
+        if asked not in ("auto", 1):
+            from suite.errors import UserError
+            raise UserError(f"runtime.steps_per_execution: {asked} fails under a tf.distribute strategy "
+                            f"in this TensorFlow; use 1 or auto")
+        return 1
+    if asked != "auto":
+        return asked
+    return STEPS_PER_EXECUTION if backend == "tensorflow" else 1
 
 
 def _augment_in(asked, backend):
@@ -148,11 +178,14 @@ def _configure_jax(rt_cfg):
     return runtime
 
 
-def tf_batches(x, y, batch_size, seed, first_epoch, one_hot, flip_crop=None):
-    """An endless ``tf.data`` pipeline of ``(uint8 images, labels)`` batches: epoch
-    ``first_epoch`` in ``epoch_order``, then the next epoch, and so on. ``fit`` takes
-    ``steps_per_epoch = ceil(len(x) / batch_size)`` batches of it per epoch (the last one
-    of each epoch may be short). Only the order is made in Python, once per epoch.
+def tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop=None):
+    """A ``tf.data`` dataset of one epoch of ``(uint8 images, labels)`` batches, in
+    ``epoch_order``. Each pass over it (each ``iter``) serves the next epoch that
+    ``epoch`` (an ``EpochCounter``) counts; train.py's ``EpochOrder`` callback sets the
+    first when ``fit`` begins. Its cardinality is known, so ``fit`` opens one pass per
+    epoch, as soon as an epoch's last batch is taken, and a multi-step execution
+    (``steps_per_execution``) stops at the epoch's end instead of running on into the
+    next one. Only the order is made in Python, once per pass.
 
     With ``flip_crop`` (a ``RandomFlipCrop`` layer) each batch is flipped and cropped
     here, by one gather from a copy of ``x`` padded once, with each image's move drawn
@@ -171,26 +204,49 @@ def tf_batches(x, y, batch_size, seed, first_epoch, one_hot, flip_crop=None):
         flip_crop.build((None, *x.shape[1:]))
         pixels = tf.reshape(flip_crop.padded(tf.constant(x)), (-1, x.shape[-1]))
 
-    def orders():
-        for epoch in itertools.count(first_epoch):
-            yield epoch, epoch_order(seed, epoch, n)
+    def this_epoch():
+        number = epoch.take()
+        yield number, epoch_order(seed, number, n)
 
-    def batches_of(epoch, order):
-        return tf.data.Dataset.range(steps).map(lambda i: (epoch, i, order[i * batch_size:(i + 1) * batch_size]))
+    def batches_of(epoch_number, order):
+        return tf.data.Dataset.range(steps).map(
+            lambda i: (epoch_number, i, order[i * batch_size:(i + 1) * batch_size]))
 
-    def gather(epoch, step, idx):
+    def gather(epoch_number, step, idx):
         if flip_crop is None:
             batch_images = tf.gather(images, idx)
         else:
-            key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), epoch]), step)
+            key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), epoch_number]), step)
             moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
             batch_images = flip_crop.apply(pixels, idx, moves, take=tf.gather)
         batch_labels = tf.gather(labels, idx)
         return batch_images, tf.one_hot(batch_labels, 10) if one_hot else batch_labels
 
     signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([n], tf.int64))
-    ds = tf.data.Dataset.from_generator(orders, output_signature=signature)
-    return ds.flat_map(batches_of).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    ds = tf.data.Dataset.from_generator(this_epoch, output_signature=signature).flat_map(batches_of)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return _without_autotune(ds.apply(tf.data.experimental.assert_cardinality(steps)))
+
+
+def tf_eval_batches(x, y, batch_size):
+    """The validation data as ``fit`` would batch it, as a ``tf.data`` dataset without autotune."""
+    import tensorflow as tf
+
+    return _without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2))
+
+
+def _without_autotune(ds):
+    """``ds`` with tf.data's autotuning off (parallel calls: one per core). ``fit`` opens a
+    new iterator over its data every epoch, and deleting an autotuned iterator waits for
+    the autotuning thread: with it on, each epoch of ShatheNet v1.1 (2 batches, 2-core CPU)
+    stalled for about a training step before its first batch, and for about a second at
+    the end of validation, every other epoch; All-CNN-C's for 0.7-1.4 s. Turned off
+    earlier, it made no difference to the input's speed."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def device_description(runtime):

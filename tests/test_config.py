@@ -57,6 +57,8 @@ BAD = [
     ("unknown augmentation", VALID + "augment: {cutout: 8}\n", [], ["augment.cutout: unknown key"]),
     ("crop out of range", VALID + "augment: {crop: -2}\n", [], ["augment.crop: must be an integer number of pixels"]),
     ("unknown precision", VALID + "runtime: {precision: fp16}\n", [], ["runtime.precision: unknown value 'fp16'"]),
+    ("steps per execution", VALID + "runtime: {steps_per_execution: fast}\n", [],
+     ["runtime.steps_per_execution: must be auto or an integer >= 1, got 'fast'"]),
     ("unknown monitor", VALID + "callbacks: {monitor: val_acc}\n", [], ["callbacks.monitor", "did you mean 'val_accuracy'"]),
     ("validation fraction", VALID + "data: {validation: 1.5}\n", [], ["data.validation: must be 'test' or a fraction"]),
     ("missing base", "base: nothere.yaml\n" + VALID, [], ["base: nothere.yaml not found"]),

@@ -117,18 +117,20 @@ def test_standardize_layer(cifar, mean, std):
 @pytest.mark.parametrize("backend", ["tensorflow", "other"])
 def test_training_input_serves_each_epoch_in_its_seeded_order(cifar, backend):
     """Both feeders (tf.data under TensorFlow, the PyDataset elsewhere) give epoch e the
-    order ``epoch_order(seed, e)``, from the first epoch they are started at, across epochs."""
+    order ``epoch_order(seed, e)``, from the first epoch they are started at, across epochs,
+    called as ``fit`` calls them."""
     from suite.pipeline import epoch_order, training_input
 
     x, y = cifar.x_test[:50], cifar.y_test[:50]
     data, steps, callbacks = training_input(x, y, 16, seed=3, first_epoch=5, one_hot=False, backend=backend)
+    callbacks[0].on_train_begin()
     if backend == "tensorflow":
-        assert steps == 4 and callbacks == []
-        it = iter(data)
-        served = [next(it) for _ in range(2 * steps)]
+        assert steps == 4 and int(data.cardinality()) == 4  # one epoch
+        served = []
+        for _ in range(2):  # fit opens one pass per epoch
+            served += list(data)
     else:
         assert steps is None and len(data) == 4
-        callbacks[0].on_train_begin()
         served = [data[i] for _ in range(2) for i in range(len(data))]
     images = np.concatenate([np.asarray(b[0]) for b in served])
     labels = np.concatenate([np.asarray(b[1]) for b in served])
@@ -155,15 +157,17 @@ def test_flip_crop_in_the_tf_data_input_is_seeded_per_epoch_and_step(cifar):
     """Under TensorFlow the input pipeline flips and crops uint8 batches, padding with the
     fill colour; the draws depend only on (seed, epoch, step), so a pipeline started at
     epoch 5 (a resumed run) serves exactly the batches an earlier-started one does."""
+    from suite.pipeline import EpochCounter
     from suite.runtime import tf_batches
 
     x, y = cifar.x_train[:48], np.arange(48).astype("int32")  # labels name the source image
     layer = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)
-    first = iter(tf_batches(x, y, 16, seed=3, first_epoch=4, one_hot=False, flip_crop=layer))
-    epoch4 = [next(first) for _ in range(3)]
-    epoch5 = [next(first) for _ in range(3)]
-    resumed = iter(tf_batches(x, y, 16, seed=3, first_epoch=5, one_hot=False, flip_crop=layer))
-    for (a, la), (b, lb) in zip(epoch5, [next(resumed) for _ in range(3)]):
+    first = tf_batches(x, y, 16, seed=3, epoch=EpochCounter(4), one_hot=False, flip_crop=layer)
+    epoch4 = list(first)
+    epoch5 = list(first)
+    resumed = tf_batches(x, y, 16, seed=3, epoch=EpochCounter(5), one_hot=False, flip_crop=layer)
+    assert len(epoch4) == len(epoch5) == 3
+    for (a, la), (b, lb) in zip(epoch5, list(resumed), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
         np.testing.assert_array_equal(la.numpy(), lb.numpy())
     served = np.concatenate([b.numpy() for b, _ in epoch4 + epoch5])
@@ -194,3 +198,15 @@ def test_flip_crop_in_the_input_needs_tensorflow():
     assert _augment_in("model", "tensorflow") == "model"
     with pytest.raises(UserError, match="runtime.augment_in: input needs the TensorFlow backend"):
         _augment_in("input", "jax")
+
+
+def test_steps_per_execution_default_and_limits():
+    from suite.errors import UserError
+    from suite.runtime import STEPS_PER_EXECUTION, _steps_per_execution
+
+    assert _steps_per_execution("auto", "tensorflow") == STEPS_PER_EXECUTION > 1
+    assert _steps_per_execution("auto", "jax") == 1 and _steps_per_execution(3, "jax") == 3
+    strategy = object()  # any tf.distribute strategy
+    assert _steps_per_execution("auto", "tensorflow", strategy) == 1
+    with pytest.raises(UserError, match="runtime.steps_per_execution: 4 fails under a tf.distribute strategy"):
+        _steps_per_execution(4, "tensorflow", strategy)

@@ -92,6 +92,29 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     assert b["learning_rate"] == pytest.approx([learning_rate_at(sched, e * 4) for e in range(3)])
 
 
+def optimizer_steps(run_dir):
+    """The optimizer's iteration count in a run's training state."""
+    from callbacks.checkpoints import _read_group
+    with h5py.File(run_dir / "state.h5") as f:
+        paths = json.loads(f["optimizer"].attrs["paths"])
+        return int(_read_group(f["optimizer"])[next(i for i, p in enumerate(paths) if p.endswith("iteration"))])
+
+
+def test_several_steps_per_execution_stop_at_each_epoch_end(tmp_path):
+    """5 batches an epoch in executions of 2 steps (2, 2, 1): 2 epochs are 10 optimizer
+    steps, not 12, and the run equals one with a step per execution."""
+    sets = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=25",
+            "data.test_subset=5", "training.epochs=2", "training.batch_size=50", "training.deterministic=true"]
+    code, multi = train_run(tmp_path / "a", *sets, "runtime.steps_per_execution=2")
+    assert code == 0
+    code, single = train_run(tmp_path / "b", *sets, "runtime.steps_per_execution=1")
+    assert code == 0
+    assert optimizer_steps(multi) == optimizer_steps(single) == 10
+    a, b = history(multi), history(single)
+    for key in ("loss", "val_loss", "accuracy"):
+        assert a[key] == pytest.approx(b[key], rel=1e-5), key
+
+
 def run_cli(*args, env=None, timeout=300):
     return subprocess.run([sys.executable, "train.py", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
