@@ -133,10 +133,10 @@ def _check(key, value):
     """The error message for a bad value of the dotted ``key``, or None if it is good."""
     section, _, leaf = key.partition(".")
     positive_int = {"training.epochs", "training.batch_size", "training.eval_batch_size",
-                    "schedule.every", "callbacks.nan_check_every", "runtime.cpu_devices",
-                    "runtime.steps_per_execution"}
-    if key == "runtime.steps_per_execution" and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-        return None if value == "auto" else f"must be auto or an integer >= 1, got {value!r}"
+                    "schedule.every", "callbacks.nan_check_every", "runtime.cpu_devices"}
+    if key == "runtime.steps_per_execution":
+        ok = value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+        return None if ok else f"must be auto or an integer >= 1, got {value!r}"
     if key in positive_int:
         if not isinstance(value, int) or isinstance(value, bool):
             return f"must be an integer, got {value!r}"

@@ -80,10 +80,11 @@ def _steps_per_execution(asked, backend, strategy=None):
     2-core CPU, ShallowNet's train.py epochs (flip-and-crop on) against its bare step
     (``python bench/throughput.py --models shallownet --set
     runtime.steps_per_execution=N``, one run after the other): N=1 0.954 and 0.913, N=4
-    1.035, N=8 1.044 and 1.042, N=16 1.070. Networks whose steps take 100 ms or more gain
-    under 1%. The cost is granularity: batch callbacks (the NaN and Ctrl-C checks,
-    progress bars) see one batch per execution, which for All-CNN-C on this CPU is about
-    9 s. The tf.data input holds one epoch, so an epoch's last execution stops at its
+    1.035, N=8 1.044 and 1.042, N=16 1.070: about 1-1.5 ms of a 15 ms step. Networks
+    whose steps take 100 ms or more should gain under 1% (an estimate from that, not
+    measured). The cost is granularity: batch callbacks (the NaN and Ctrl-C checks,
+    progress bars) see one batch per execution, which for All-CNN-C on this CPU (about
+    1.1 s a step) is about 9 s. The tf.data input holds one epoch, so an epoch's last execution stops at its
     end. Under JAX it stays at 1: not measured there. Under a ``tf.distribute`` strategy
     Keras' multi-step loop fails in TF 2.21 ("You must feed a value for placeholder
     tensor" in ``multi_step_on_iterator``, MirroredStrategy over two logical CPUs), so
@@ -236,9 +237,8 @@ def tf_eval_batches(x, y, batch_size):
 
 
 def _without_autotune(ds):
-    """``ds`` with tf.data's autotuning off (parallel calls: one per core). ``fit`` opens a
-    new iterator over its data every epoch, and deleting an autotuned iterator waits for
-    the autotuning thread: with it on, each epoch of ShatheNet v1.1 (2 batches, 2-core CPU)
+    """``ds`` with tf.data's autotuning off. ``fit`` opens a new iterator over its data
+    every epoch, and deleting an autotuned iterator waits for the autotuning thread: with it on, each epoch of ShatheNet v1.1 (2 batches, 2-core CPU)
     stalled for about a training step before its first batch, and for about a second at
     the end of validation, every other epoch; All-CNN-C's for 0.7-1.4 s. Turned off
     earlier, it made no difference to the input's speed."""
