@@ -96,8 +96,8 @@ def suite_rate(seconds):
     import throughput
 
     throughput.configure(throughput.DEFAULTS["runtime"], seed=0, deterministic=False)
-    probe = throughput.BareStep("resnet20", BATCH, jit=False)
-    n_images = max(4, round(seconds / probe.seconds(3) * 3)) * BATCH
+    step = throughput.BareStep("resnet20", BATCH, jit=False).seconds(3) / 3  # sizes the epochs
+    n_images = max(4, round(seconds / step)) * BATCH
     options = argparse.Namespace(repeats=3, max_repeats=3, error=1.0, precision="auto", set=[])
     with tempfile.TemporaryDirectory() as tmp:
         suite, _, _ = throughput.suite_run("resnet20", BATCH, n_images, options, Path(tmp)).timed()
