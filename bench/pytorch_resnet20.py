@@ -86,8 +86,7 @@ def pytorch_rate(seconds):
     while time.perf_counter() - start < seconds:
         step()
         steps += 1
-    return {"rate": steps * BATCH / (time.perf_counter() - start), "version": torch.__version__,
-            "threads": torch.get_num_threads()}
+    return {"rate": steps * BATCH / (time.perf_counter() - start), "version": torch.__version__}
 
 
 def suite_rate(seconds):
@@ -95,8 +94,8 @@ def suite_rate(seconds):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import throughput
 
-    throughput.configure(throughput.DEFAULTS["runtime"], seed=0, deterministic=False)
-    step = throughput.BareStep("resnet20", BATCH, jit=False).seconds(3) / 3  # sizes the epochs
+    runtime = throughput.configure(throughput.DEFAULTS["runtime"], seed=0, deterministic=False)
+    step = throughput.BareStep("resnet20", BATCH, runtime.jit_compile).seconds(3) / 3  # sizes the epochs
     n_images = max(4, round(seconds / step)) * BATCH
     options = argparse.Namespace(repeats=3, max_repeats=3, error=1.0, precision="auto", set=[])
     with tempfile.TemporaryDirectory() as tmp:
