@@ -2,6 +2,7 @@
 
     from models import create, list_models
     model = create("resnet20", num_classes=10)
+    model = create("allcnn_c", pretrained=True)    # shipped weights, uint8 in, probabilities out
 
 A builder is a function ``(input_shape=(32, 32, 3), num_classes=10, **knobs) ->
 keras.Model``, decorated with ``@register``. Its keyword arguments are the knobs a
@@ -30,8 +31,12 @@ def register(fn=None, *, name=None):
     return wrap(fn) if fn is not None else wrap
 
 
-def list_models():
-    """The registered model names, sorted."""
+def list_models(pretrained=False):
+    """The registered model names, sorted; with ``pretrained=True`` only those whose
+    weights ship in ``weights/`` (``models.pretrained``)."""
+    if pretrained:
+        from models.pretrained import list_pretrained
+        return [n for n in list_pretrained() if n in _BUILDERS]
     return sorted(_BUILDERS)
 
 
@@ -53,8 +58,17 @@ def builder_params(name):
     }
 
 
-def create(name, **params):
-    """Build the model registered as ``name`` with the given knobs."""
+def create(name, pretrained=False, **params):
+    """Build the model registered as ``name`` with the given knobs.
+
+    ``pretrained=True`` returns it with the weights that ship under that name
+    (``models.pretrained``), wrapped so that it takes uint8 images and returns class
+    probabilities.
+    """
+    if pretrained:
+        from models.pretrained import load_pretrained
+        get_builder(name)
+        return load_pretrained(name, create, **params)
     builder = get_builder(name)
     unknown = sorted(set(params) - set(builder_params(name)))
     if unknown:

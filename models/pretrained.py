@@ -1,0 +1,75 @@
+"""Weights that ship with the suite, loaded by name, as ``timm.create_model(name,
+pretrained=True)`` and ``keras.applications.X(weights="imagenet")`` do.
+
+    import models
+    models.list_models(pretrained=True)               # the names that have weights
+    net = models.create("minivggnet", pretrained=True)
+    probs = net.predict(uint8_images)                 # (N, 32, 32, 3) uint8 -> (N, 10) probabilities
+
+A name has weights when ``weights/<name>.weights.h5`` and its sidecar
+``weights/<name>.json`` (``suite.sidecar``) are both in the checkout. The sidecar says
+which registry model and knobs the weights belong to and the input scaling they were
+trained with; the returned model has that scaling built in, so it takes raw uint8 images.
+"""
+
+import difflib
+from pathlib import Path
+
+from suite.errors import UserError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+SUFFIX = ".weights.h5"
+
+
+def list_pretrained():
+    """The names with shipped weights (a weights file and its sidecar), sorted."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    names = (p.name[: -len(SUFFIX)] for p in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
+    return sorted(n for n in names if (WEIGHTS_DIR / f"{n}.json").is_file())
+
+
+def pretrained_weights(name):
+    """The path of the shipped weights called ``name``; UserError listing those that exist."""
+    available = list_pretrained()
+    if name not in available:
+        close = difflib.get_close_matches(str(name), available, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        listed = ", ".join(available) if available else f"none (no *{SUFFIX} with a sidecar in {WEIGHTS_DIR})"
+        raise UserError(f"no pretrained weights named {name!r}{hint}; pretrained weights exist for: {listed}")
+    return WEIGHTS_DIR / f"{name}{SUFFIX}"
+
+
+def load_pretrained(name, build, **params):
+    """The network ``name`` with its shipped weights and its input scaling built in.
+
+    ``build(model_name, **knobs)`` is the registry's builder lookup. ``params`` may repeat
+    the sidecar's knobs (and ``num_classes``/``input_shape`` with their trained values);
+    any other value is refused, since the weights only fit the network they came from.
+    """
+    from suite.preprocessing import wrap
+
+    net, sidecar = load_with_sidecar(pretrained_weights(name), build, **params)
+    pre = sidecar["preprocessing"]
+    return wrap(net, pre["mean"], pre["std"])
+
+
+def load_with_sidecar(path, build, **params):
+    """``(network, sidecar)``: the registry network that the sidecar beside the weights file
+    ``path`` names, built by ``build`` and loaded with those weights (``params`` as in
+    ``load_pretrained``). The sidecar is checked to hold the input scaling."""
+    from suite.legacy_weights import load_weights_file
+    from suite.sidecar import read_sidecar, sidecar_path
+
+    sidecar = read_sidecar(path)
+    knobs = dict(sidecar["model"].get("params") or {})
+    for key, value in params.items():
+        if key in knobs and knobs[key] != value:
+            raise UserError(f"{path}: {key}={value!r} differs from the weights' {key}={knobs[key]!r} "
+                            f"({sidecar_path(path).name})")
+    pre = sidecar.get("preprocessing") or {}
+    if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
+        raise UserError(f"{sidecar_path(path)}: no preprocessing mean/std for the weights")
+    net = build(sidecar["model"]["name"], **{**knobs, **params})
+    load_weights_file(net, path)
+    return net, sidecar

@@ -1,0 +1,215 @@
+"""The suite's own measured results: records of finished runs in ``results/``, their table
+beside the published figures, and the weights that ship in ``weights/``.
+
+    python results.py record outputs/minivggnet-20261201-204253             # copy its record
+    python results.py record outputs/minivggnet-20261201-204253 --weights   # ... and ship its final weights
+    python results.py readme                                                 # rewrite results/README.md
+
+``record`` copies a completed full-data run's ``config.yaml``, ``history.json``,
+``metrics.json`` and ``curves.png`` into ``results/<config name>/`` (never its weights),
+then rewrites ``results/README.md``. With ``--weights`` it also copies the run's
+``final.weights.h5`` to ``weights/<model>.weights.h5`` with a sidecar that adds the final
+test accuracy, so ``models.create(<model>, pretrained=True)`` and ``evaluate.py
+--pretrained <model>`` find them. An existing record or weights file is kept unless
+``--replace`` is given.
+
+``readme`` builds the table from the records alone: model, config, epochs, final test
+accuracy (the last epoch's, never the best, which is chosen on the test set), the
+source's figure (``results/published.yaml``) and the difference, training time and the
+machine, followed by each record's hand-written ``NOTE.md`` (what a shortfall was traced
+to), if it has one.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from suite.atomic import atomic_path, write_json, write_text
+from suite.errors import UserError, run_cli
+
+REPO = Path(__file__).resolve().parent
+RESULTS = REPO / "results"
+WEIGHTS = REPO / "weights"
+RECORD_FILES = ("config.yaml", "history.json", "metrics.json", "curves.png")
+MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
+FULL_TRAIN, FULL_TEST = 50_000, 10_000
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Records of finished runs in results/, and the weights that ship.")
+    p.add_argument("--results", default=str(RESULTS), help="the records folder (default: results/ of this checkout)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{record,readme}")
+    record = sub.add_parser("record", help="copy a finished run's record into results/<config name>/")
+    record.add_argument("run", metavar="RUN_DIR", help="a completed train.py run folder")
+    record.add_argument("--weights", action="store_true",
+                        help="also ship its final weights as weights/<model>.weights.h5 with a sidecar")
+    record.add_argument("--weights-dir", default=str(WEIGHTS), help="where shipped weights go (default: weights/)")
+    record.add_argument("--replace", action="store_true", help="overwrite an existing record or weights file")
+    sub.add_parser("readme", help="rewrite results/README.md from the records")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    return run_cli(run, parse_args(argv))
+
+
+def run(args):
+    results = Path(args.results)
+    if args.command == "record":
+        run_dir = Path(args.run)
+        metrics = finished_run(run_dir)
+        name = metrics["name"]
+        weights = ship_weights(run_dir, metrics, Path(args.weights_dir), args.replace) if args.weights else None
+        copy_record(run_dir, results / name, args.replace)
+        print(f"recorded {run_dir} as {results / name}" + (f"; weights {weights}" if weights else ""))
+    path = write_readme(results)
+    print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- record
+def finished_run(run_dir):
+    """The run's metrics.json, if it is a completed run on the full CIFAR-10; else UserError."""
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    missing = [f for f in RECORD_FILES if not (run_dir / f).is_file()]
+    if missing:
+        raise UserError(f"{run_dir}: not a finished run folder (no {', '.join(missing)})")
+    metrics = read_json(run_dir / "metrics.json")
+    if metrics.get("status") != "completed":
+        raise UserError(f"{run_dir}: the run is {metrics.get('status')!r}, not completed; resume it first")
+    if metrics.get("is_sample") or metrics.get("train_images") != FULL_TRAIN or metrics.get("test_images") != FULL_TEST:
+        raise UserError(f"{run_dir}: trained on {metrics.get('train_images')} images and tested on "
+                        f"{metrics.get('test_images')}; a record is a run on the full CIFAR-10 "
+                        f"({FULL_TRAIN:,} and {FULL_TEST:,})")
+    return metrics
+
+
+def copy_record(run_dir, folder, replace):
+    if folder.exists() and not replace:
+        raise UserError(f"{folder}: a record of this config exists; give --replace to overwrite it")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in RECORD_FILES:
+        with atomic_path(folder / name) as tmp:
+            shutil.copyfile(run_dir / name, tmp)
+
+
+def ship_weights(run_dir, metrics, weights_dir, replace):
+    """``final.weights.h5`` as ``<weights_dir>/<model>.weights.h5``, its sidecar completed
+    with the run's final test figures; returns the new path."""
+    from suite.sidecar import read_sidecar, sidecar_path
+
+    source = run_dir / "final.weights.h5"
+    if not source.is_file():
+        raise UserError(f"{run_dir}: no final.weights.h5 to ship")
+    size = source.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise UserError(f"{source}: {size / 2**20:.1f} MB; weights that ship are at most {MAX_WEIGHTS_BYTES // 2**20} MB")
+    target = weights_dir / f"{metrics['model']}.weights.h5"
+    if target.exists() and not replace:
+        raise UserError(f"{target}: exists; give --replace to overwrite it")
+    sidecar = read_sidecar(source)
+    sidecar.update({
+        "description": f"{metrics['model']} trained by this suite's train.py with the config "
+                       f"{metrics['name']}; final weights after {metrics['epochs_run']} epochs",
+        "config": f"configs/{metrics['name']}.yaml",
+        "record": f"results/{metrics['name']}/",
+        "epochs": metrics["epochs_run"],
+        "test_accuracy": metrics["final_test_accuracy"],
+        "test_loss": metrics["final_test_loss"],
+        "test_note": "the final epoch's figures on the 10,000 CIFAR-10 test images",
+        "trained_on": {"device": metrics.get("device"), "backend": metrics.get("backend"),
+                       "precision": metrics.get("precision")},
+        "train_time_sec": metrics.get("train_time_sec"),
+    })
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target, suffix=".weights.h5") as tmp:
+        shutil.copyfile(source, tmp)
+    write_json(sidecar_path(target), sidecar)
+    return target
+
+
+# ----------------------------------------------------------------------------- readme
+def read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path}: not readable JSON ({e})") from None
+
+
+def published(results):
+    path = results / "published.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: YAML syntax error ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config names")
+    return data
+
+
+def rows(results):
+    """One dict per record folder, sorted by config name."""
+    sources = published(results)
+    out = []
+    for folder in sorted(p for p in results.iterdir() if p.is_dir() and (p / "metrics.json").is_file()):
+        m = read_json(folder / "metrics.json")
+        ref = sources.get(folder.name) or {}
+        final = m.get("final_test_accuracy")
+        paper = ref.get("accuracy")
+        out.append({
+            "config": folder.name, "model": m.get("model"), "epochs": m.get("epochs_run"),
+            "final": final, "paper": paper, "recalled": bool(ref.get("recalled")),
+            "source": ref.get("source", ""),
+            "difference": None if final is None or paper is None else final - paper,
+            "hours": (m.get("train_time_sec") or 0) / 3600,
+            "machine": f"{m.get('device', '?')}, {m.get('backend', '?')}, {m.get('precision', '?')}",
+        })
+    return out
+
+
+def percent(value, signed=False):
+    return "-" if value is None else f"{100 * value:{'+' if signed else ''}.2f}"
+
+
+def write_readme(results):
+    lines = [
+        "# Measured results",
+        "",
+        "Every row is a complete run of `train.py` on the full CIFAR-10 (50,000 training and 10,000 test",
+        "images) with the config of its name, recorded by `python results.py record <run folder>`; this file",
+        "is rewritten by `python results.py readme` from the folders beside it. The accuracy is the",
+        "**final epoch's** test accuracy (the best epoch is chosen on the test set, which inflates it).",
+        "The published figures and their sources are in [published.yaml](published.yaml).",
+        "",
+        "| model | config | epochs | final test accuracy (%) | published (%) | difference (points) "
+        "| training time (h) | machine |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    records = rows(results)
+    for r in records:
+        paper = percent(r["paper"]) + (" (recalled)" if r["recalled"] and r["paper"] is not None else "")
+        lines.append(f"| `{r['model']}` | [{r['config']}]({r['config']}/) | {r['epochs']} | {percent(r['final'])} "
+                     f"| {paper} | {percent(r['difference'], signed=True)} | {r['hours']:.2f} | {r['machine']} |")
+    lines += ["", "Sources of the published figures:", ""]
+    lines += [f"- `{r['config']}`: {r['source'] or 'none recorded'}" for r in records]
+    notes = [(r["config"], results / r["config"] / "NOTE.md") for r in records]
+    notes = [(name, path.read_text().strip()) for name, path in notes if path.is_file()]
+    if notes:
+        lines += ["", "## Notes", ""]
+        for name, text in notes:
+            lines += [f"**{name}** ([NOTE.md]({name}/NOTE.md)): {text}", ""]
+    path = results / "README.md"
+    results.mkdir(parents=True, exist_ok=True)
+    write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+if __name__ == "__main__":
+    sys.exit(main())
