@@ -23,11 +23,18 @@ model C) does not match Table 1, which gives 954,730.
 two stride-2 convs or after the final 1x1 conv, all 3x3 convs 'same' (8x8 average),
 dropout 0.5 after the stride-2 convs and none on the input, Glorot init. Its nine convs
 are its only weighted layers, in file order.
+
+Ablation knobs (``models.common``): ``activation`` (of every conv that has a ReLU in the
+source), ``kernel_initializer``, ``batch_norm`` (after every conv but the class maps'),
+``dropout``. The paper's models are themselves its pool-against-stride study (model C,
+Strided-CNN-C, All-CNN-C) and all end in global average pooling, so they take no
+``downsample`` or ``head``.
 """
 
 import keras
 
-from models.common import apply, check_choice, check_rate, conv, maybe_dropout, model_input, softmax_output
+from models.common import apply, check_choice, check_knobs, check_rate, conv, maybe_batch_norm, maybe_dropout, \
+    model_input, softmax_output
 from models.registry import register
 
 # Body specs: (filters, kernel, stride, relu) for a conv, "pool" for 3x3/2 max pooling,
@@ -47,15 +54,17 @@ _ALL_C_STUDY = [(96, 3, 1, True), (96, 3, 1, True), (96, 3, 2, False), "drop",
 
 
 def _build(name, body, input_shape, num_classes, input_dropout, dropout, final_relu,
-           head_padding, weight_decay):
+           head_padding, weight_decay, activation="relu", kernel_initializer="glorot_uniform", batch_norm=False):
     inputs = model_input(input_shape, num_classes, name)
     input_rate = check_rate(name, "input_dropout", input_dropout)
     rate = check_rate(name, "dropout", dropout)
     check_choice(name, "head_padding", head_padding, ("valid", "same"))
+    check_knobs(name, activation, kernel_initializer, batch_norm=batch_norm)
 
-    def layer(filters, kernel, strides=1, padding="same", relu=True):
-        return conv(filters, kernel, strides, padding=padding, activation="relu" if relu else None,
-                    weight_decay=weight_decay)
+    def layer(x, filters, kernel, strides=1, padding="same", relu=True, normalise=batch_norm):
+        x = conv(filters, kernel, strides, padding=padding, activation=activation if relu else None,
+                 kernel_initializer=kernel_initializer, weight_decay=weight_decay)(x)
+        return apply(x, maybe_batch_norm(normalise))
 
     x = apply(inputs, maybe_dropout(input_rate))
     for item in body:
@@ -65,19 +74,20 @@ def _build(name, body, input_shape, num_classes, input_dropout, dropout, final_r
             x = apply(x, maybe_dropout(rate))
         else:
             filters, kernel, stride, relu = item
-            x = layer(filters, kernel, stride, relu=relu)(x)
-    x = layer(192, 3, padding=head_padding)(x)
-    x = layer(192, 1, padding="valid")(x)
-    x = layer(num_classes, 1, padding="valid", relu=final_relu)(x)
+            x = layer(x, filters, kernel, stride, relu=relu)
+    x = layer(x, 192, 3, padding=head_padding)
+    x = layer(x, 192, 1, padding="valid")
+    x = layer(x, num_classes, 1, padding="valid", relu=final_relu, normalise=False)
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, softmax_output()(x), name=name)
 
 
 def _paper_model(name, body):
     def builder(input_shape=(32, 32, 3), num_classes=10, input_dropout=0.2, dropout=0.5,
-                final_relu=True, head_padding="valid", weight_decay=0.0):
+                final_relu=True, head_padding="valid", activation="relu", kernel_initializer="glorot_uniform",
+                batch_norm=False, weight_decay=0.0):
         return _build(name, body, input_shape, num_classes, input_dropout, dropout,
-                      final_relu, head_padding, weight_decay)
+                      final_relu, head_padding, weight_decay, activation, kernel_initializer, batch_norm)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"{name} of arXiv:1412.6806 (see the module docstring)."
@@ -93,7 +103,7 @@ allcnn_c = _paper_model("allcnn_c", _ALL_C)
 
 
 @register
-def allcnn_c_study(input_shape=(32, 32, 3), num_classes=10, input_dropout=0.0, dropout=0.5,
-                   weight_decay=0.0):
+def allcnn_c_study(input_shape=(32, 32, 3), num_classes=10, input_dropout=0.0, dropout=0.5, activation="relu",
+                   kernel_initializer="glorot_uniform", batch_norm=False, weight_decay=0.0):
     return _build("allcnn_c_study", _ALL_C_STUDY, input_shape, num_classes, input_dropout,
-                  dropout, final_relu=False, head_padding="same", weight_decay=weight_decay)
+                  dropout, False, "same", weight_decay, activation, kernel_initializer, batch_norm)

@@ -1,4 +1,16 @@
-"""Pieces every builder shares: regularisation, BN, the float32 softmax head, knob checks.
+"""Pieces every builder shares: regularisation, BN, the float32 softmax head, knob checks,
+and the ablation knobs that every family takes under the same names where they make sense:
+
+- ``activation``: the nonlinearity of every layer that has one in the source (ACTIVATIONS);
+- ``kernel_initializer``: the initializer of every conv kernel (INITIALIZERS);
+- ``batch_norm``: batch normalisation after each conv (and hidden dense) layer;
+- ``downsample``: ``pool`` (max pooling) or ``stride`` (the conv before it strides instead,
+  Springenberg et al. 2015's "striving for simplicity");
+- ``head``: ``flatten`` or ``gap`` (global average pooling) before the classifier;
+- ``dropout``: the rate before the classifier (0: none).
+
+Each builder's defaults are its source's choices, so a model built without knobs is the
+published network.
 
 ``weight_decay`` everywhere means the papers' SGD weight-decay coefficient λ: the update
 adds λ·w to the gradient, which is the gradient of an L2 penalty λ/2·||w||². Keras'
@@ -79,6 +91,35 @@ def check_choice(model_name, knob, value, choices):
         raise UserError(f"model {model_name!r}: {knob} must be one of "
                         f"{', '.join(map(repr, choices))}, got {value!r}")
     return value
+
+
+ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "swish", "silu", "mish", "selu", "tanh", "sigmoid",
+               "softplus", "relu6")
+INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "lecun_uniform",
+                "truncated_normal", "random_normal", "random_uniform", "orthogonal")
+DOWNSAMPLES = ("pool", "stride")
+HEADS = ("flatten", "gap")
+
+
+def check_knobs(model_name, activation="relu", kernel_initializer="glorot_uniform", downsample="pool",
+                head="flatten", batch_norm=False):
+    """Raise UserError unless the ablation knobs hold values the builders know."""
+    check_choice(model_name, "activation", activation, ACTIVATIONS)
+    check_choice(model_name, "kernel_initializer", kernel_initializer, INITIALIZERS)
+    check_choice(model_name, "downsample", downsample, DOWNSAMPLES)
+    check_choice(model_name, "head", head, HEADS)
+    if not isinstance(batch_norm, bool):
+        raise UserError(f"model {model_name!r}: batch_norm must be true or false, got {batch_norm!r}")
+
+
+def head_layer(kind):
+    """What turns the last feature maps into a vector: Flatten or GlobalAveragePooling2D."""
+    return keras.layers.Flatten() if kind == "flatten" else keras.layers.GlobalAveragePooling2D()
+
+
+def maybe_batch_norm(on):
+    """``batch_norm()`` when ``on``, else None (``apply`` skips it)."""
+    return batch_norm() if on else None
 
 
 def maybe_dropout(rate):

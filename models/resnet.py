@@ -17,11 +17,18 @@ Option B adds 2,944; ``preact=True`` keeps the option-A count (option B: +2,560)
 Reported CIFAR-10 test accuracy (He et al. 2015, Table 6, option A): 0.27M 91.25%,
 0.46M 92.49%, 0.66M 92.83%, 0.85M 93.03%, 1.7M 93.57% (best of 5, mean 93.39%);
 pre-activation ResNet-110: 93.63% (He et al. 2016, Table 3, *recalled*).
+
+Ablation knobs (``models.common``): ``activation``, ``kernel_initializer`` (also the
+classifier's, He-normal as the convs by default), ``batch_norm`` (off: every BN goes and
+the convs get biases), ``downsample`` (``pool``: 2x2 max pooling before the first block
+of stages 2 and 3, whose convs then keep stride 1), ``head`` and ``dropout`` (before the
+classifier).
 """
 
 import keras
 
-from models.common import batch_norm, classifier_head, conv, model_input
+from models.common import apply, check_knobs, check_rate, classifier_head, conv, head_layer, maybe_batch_norm, \
+    maybe_dropout, model_input
 from models.registry import register
 from suite.errors import UserError
 
@@ -53,41 +60,52 @@ class ZeroPadShortcut(keras.layers.Layer):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
-def _conv(filters, kernel, strides, weight_decay):
-    return conv(filters, kernel, strides, activation=None, use_bias=False,
-                kernel_initializer="he_normal", weight_decay=weight_decay)
+class _Parts:
+    """The layers a ResNet is made of, as the knobs choose them: He-normal convs without
+    bias when BN follows, BN, the activation."""
+
+    def __init__(self, weight_decay, activation="relu", kernel_initializer="he_normal", batch_norm=True):
+        self.weight_decay, self.activation = weight_decay, activation
+        self.kernel_initializer, self.batch_norm = kernel_initializer, batch_norm
+
+    def conv(self, filters, kernel, strides):
+        return conv(filters, kernel, strides, activation=None, use_bias=not self.batch_norm,
+                    kernel_initializer=self.kernel_initializer, weight_decay=self.weight_decay)
+
+    def norm(self, x):
+        return apply(x, maybe_batch_norm(self.batch_norm))
+
+    def act(self, x):
+        return keras.layers.Activation(self.activation)(x)
 
 
-def _relu(x):
-    return keras.layers.Activation("relu")(x)
-
-
-def _shortcut(x, filters, strides, shortcut, weight_decay, with_bn):
+def _shortcut(x, filters, strides, shortcut, parts, with_bn):
     if strides == 1 and x.shape[-1] == filters:
         return x
     if shortcut == "A":
         return ZeroPadShortcut(filters, strides)(x)
-    x = _conv(filters, 1, strides, weight_decay)(x)
-    return batch_norm()(x) if with_bn else x
+    x = parts.conv(filters, 1, strides)(x)
+    return parts.norm(x) if with_bn else x
 
 
-def _basic_block(x, filters, strides, shortcut, weight_decay):
-    y = _relu(batch_norm()(_conv(filters, 3, strides, weight_decay)(x)))
-    y = batch_norm()(_conv(filters, 3, 1, weight_decay)(y))
-    s = _shortcut(x, filters, strides, shortcut, weight_decay, with_bn=True)
-    return _relu(keras.layers.Add()([y, s]))
+def _basic_block(x, filters, strides, shortcut, parts):
+    y = parts.act(parts.norm(parts.conv(filters, 3, strides)(x)))
+    y = parts.norm(parts.conv(filters, 3, 1)(y))
+    s = _shortcut(x, filters, strides, shortcut, parts, with_bn=True)
+    return parts.act(keras.layers.Add()([y, s]))
 
 
-def _preact_block(x, filters, strides, shortcut, weight_decay):
-    p = _relu(batch_norm()(x))
-    y = _conv(filters, 3, strides, weight_decay)(p)
-    y = _conv(filters, 3, 1, weight_decay)(_relu(batch_norm()(y)))
-    s = _shortcut(x if shortcut == "A" else p, filters, strides, shortcut, weight_decay, with_bn=False)
+def _preact_block(x, filters, strides, shortcut, parts):
+    p = parts.act(parts.norm(x))
+    y = parts.conv(filters, 3, strides)(p)
+    y = parts.conv(filters, 3, 1)(parts.act(parts.norm(y)))
+    s = _shortcut(x if shortcut == "A" else p, filters, strides, shortcut, parts, with_bn=False)
     return keras.layers.Add()([y, s])
 
 
 def build_resnet(name, depth, input_shape=(32, 32, 3), num_classes=10, shortcut="A",
-                 preact=False, weight_decay=0.0):
+                 preact=False, weight_decay=0.0, activation="relu", kernel_initializer="he_normal",
+                 batch_norm=True, downsample="stride", head="gap", dropout=0.0):
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 8 or (depth - 2) % 6:
         raise UserError(f"model {name!r}: depth {depth!r} is not a CIFAR ResNet depth; "
                         f"valid depths are {VALID_DEPTHS}")
@@ -95,26 +113,35 @@ def build_resnet(name, depth, input_shape=(32, 32, 3), num_classes=10, shortcut=
         raise UserError(f"model {name!r}: shortcut must be 'A' (zero padding) or 'B' "
                         f"(1x1 projection), got {shortcut!r}")
     inputs = model_input(input_shape, num_classes, name)
+    check_knobs(name, activation, kernel_initializer, downsample, head, batch_norm)
+    rate = check_rate(name, "dropout", dropout)
+    parts = _Parts(weight_decay, activation, kernel_initializer, batch_norm)
     blocks = (depth - 2) // 6
     block = _preact_block if preact else _basic_block
-    x = _conv(16, 3, 1, weight_decay)(inputs)
+    x = parts.conv(16, 3, 1)(inputs)
     if not preact:
-        x = _relu(batch_norm()(x))
+        x = parts.act(parts.norm(x))
     for stage, filters in enumerate((16, 32, 64)):
         for i in range(blocks):
-            x = block(x, filters, 2 if stage and not i else 1, shortcut, weight_decay)
+            strides = 2 if stage and not i else 1
+            if strides == 2 and downsample == "pool":
+                x, strides = keras.layers.MaxPooling2D(2)(x), 1
+            x = block(x, filters, strides, shortcut, parts)
     if preact:
-        x = _relu(batch_norm()(x))
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    outputs = classifier_head(x, num_classes, weight_decay, kernel_initializer="he_normal")
+        x = parts.act(parts.norm(x))
+    x = apply(x, head_layer(head), maybe_dropout(rate))
+    outputs = classifier_head(x, num_classes, weight_decay, kernel_initializer=kernel_initializer)
     return keras.Model(inputs, outputs, name=name)
 
 
 def _fixed_depth(depth):
     name = f"resnet{depth}"
 
-    def builder(input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False, weight_decay=0.0):
-        return build_resnet(name, depth, input_shape, num_classes, shortcut, preact, weight_decay)
+    def builder(input_shape=(32, 32, 3), num_classes=10, shortcut="A", preact=False, activation="relu",
+                kernel_initializer="he_normal", batch_norm=True, downsample="stride", head="gap", dropout=0.0,
+                weight_decay=0.0):
+        return build_resnet(name, depth, input_shape, num_classes, shortcut, preact, weight_decay, activation,
+                            kernel_initializer, batch_norm, downsample, head, dropout)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"ResNet-{depth} for CIFAR (He et al. 2015, section 4.2)."
@@ -129,8 +156,9 @@ resnet110 = _fixed_depth(110)
 
 
 @register
-def resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, shortcut="A", preact=False,
+def resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, shortcut="A", preact=False, activation="relu",
+           kernel_initializer="he_normal", batch_norm=True, downsample="stride", head="gap", dropout=0.0,
            weight_decay=0.0):
     """Any depth 6n+2."""
-    return build_resnet("resnet", depth,
-                        input_shape, num_classes, shortcut, preact, weight_decay)
+    return build_resnet("resnet", depth, input_shape, num_classes, shortcut, preact, weight_decay, activation,
+                        kernel_initializer, batch_norm, downsample, head, dropout)

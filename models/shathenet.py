@@ -17,13 +17,20 @@ unless noted, head Flatten -> Dense, ReLU -> Dense(classes) -> softmax.
 Counts for 10 classes. The README at 4055bca reports CIFAR-10 accuracy 60% (v1.0, 17K),
 76% (v1.1, 1.25M) and 83% for a 930K "v1.2"; an earlier README (07e14e8) lists 59% for
 v1.0 and 74% for the 1.25M model.
+
+Ablation knobs (``models.common``): ``activation``, ``kernel_initializer``
+(``truncated_normal`` on the convs, as the source; its dense layers keep Keras' default),
+``batch_norm`` (after each conv and the hidden dense layer), ``downsample`` (``stride``:
+each pooling folded into the conv before it, whose stride doubles), ``head`` and
+``dropout`` (after the hidden dense layer; the source has it commented out).
 """
 
 import math
 
 import keras
 
-from models.common import apply, conv, dense, model_input, softmax_output
+from models.common import apply, check_knobs, check_rate, conv, dense, head_layer, maybe_batch_norm, maybe_dropout, \
+    model_input, softmax_output
 from models.registry import register
 from suite.errors import UserError
 
@@ -53,8 +60,24 @@ def _min_input_size(body):
     return next(s for s in range(1, 4096) if _final_size(body, s) >= 1)
 
 
-def _build(name, body, units, input_shape, num_classes, input_size, weight_decay):
+def _strided(body):
+    """``body`` with each pooling folded into the conv before it, whose stride doubles."""
+    out = []
+    for item in body:
+        if item == "pool" and out and out[-1] != "pool":
+            filters, kernel, stride, padding, relu = out[-1]
+            out[-1] = (filters, kernel, stride * 2, padding, relu)
+        else:
+            out.append(item)
+    return out
+
+
+def _build(name, body, units, input_shape, num_classes, input_size, weight_decay, activation="relu",
+           kernel_initializer="truncated_normal", batch_norm=False, downsample="pool", head="flatten", dropout=0.0):
     inputs = model_input(input_shape, num_classes, name)
+    check_knobs(name, activation, kernel_initializer, downsample, head, batch_norm)
+    rate = check_rate(name, "dropout", dropout)
+    body = _strided(body) if downsample == "stride" else body
     smallest = _min_input_size(body)
     if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < smallest:
         raise UserError(f"model {name!r}: input_size must be an integer >= {smallest} "
@@ -65,23 +88,27 @@ def _build(name, body, units, input_shape, num_classes, input_size, weight_decay
             x = keras.layers.MaxPooling2D(2)(x)
         else:
             filters, kernel, stride, padding, relu = item
-            x = conv(filters, kernel, stride, padding=padding, activation="relu" if relu else None,
-                     kernel_initializer="truncated_normal", weight_decay=weight_decay)(x)
-    x = apply(x, keras.layers.Flatten(), dense(units, activation="relu", weight_decay=weight_decay),
+            x = conv(filters, kernel, stride, padding=padding, activation=activation if relu else None,
+                     kernel_initializer=kernel_initializer, weight_decay=weight_decay)(x)
+            x = apply(x, maybe_batch_norm(batch_norm))
+    x = apply(x, head_layer(head), dense(units, activation=activation, weight_decay=weight_decay),
+              maybe_batch_norm(batch_norm), maybe_dropout(rate),
               dense(num_classes, weight_decay=weight_decay, name="logits"), softmax_output())
     return keras.Model(inputs, x, name=name)
 
 
-@register
-def shathenet_v1_0(input_shape=(32, 32, 3), num_classes=10, input_size=192, weight_decay=0.0):
-    return _build("shathenet_v1_0", _V1_0, 32, input_shape, num_classes, input_size, weight_decay)
+def _version(name, body, units, default_size):
+    def builder(input_shape=(32, 32, 3), num_classes=10, input_size=default_size, activation="relu",
+                kernel_initializer="truncated_normal", batch_norm=False, downsample="pool", head="flatten",
+                dropout=0.0, weight_decay=0.0):
+        return _build(name, body, units, input_shape, num_classes, input_size, weight_decay, activation,
+                      kernel_initializer, batch_norm, downsample, head, dropout)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__ = f"ShatheNet {name[len('shathenet_'):].replace('_', '.')} (see the module docstring)."
+    return register(builder)
 
 
-@register
-def shathenet_v1_1(input_shape=(32, 32, 3), num_classes=10, input_size=299, weight_decay=0.0):
-    return _build("shathenet_v1_1", _V1_1, 256, input_shape, num_classes, input_size, weight_decay)
-
-
-@register
-def shathenet_v1_2(input_shape=(32, 32, 3), num_classes=10, input_size=192, weight_decay=0.0):
-    return _build("shathenet_v1_2", _V1_2, 512, input_shape, num_classes, input_size, weight_decay)
+shathenet_v1_0 = _version("shathenet_v1_0", _V1_0, 32, 192)
+shathenet_v1_1 = _version("shathenet_v1_1", _V1_1, 256, 299)
+shathenet_v1_2 = _version("shathenet_v1_2", _V1_2, 512, 192)
