@@ -1,0 +1,261 @@
+"""Look inside a trained network: its filters, its feature maps, and Grad-CAM heatmaps of
+where it looks (Selvaraju et al. 2017, ``suite.gradcam``).
+
+    python visualize.py filters  --pretrained allcnn_c                   # first conv's kernels, RGB
+    python visualize.py filters  --pretrained allcnn_c --layer conv2d_3  # per-channel maps of one layer
+    python visualize.py features --pretrained allcnn_c --layer conv2d_1 --index 7
+    python visualize.py features --run outputs/resnet20-20261201-204253 --image cat.jpg
+    python visualize.py gradcam  --pretrained allcnn_c --count 8         # the first 8 test images
+    python visualize.py gradcam  --pretrained allcnn_c --mistakes 8      # the 8 most confident mistakes
+    python visualize.py gradcam  --weights x.weights.h5 --image a.png b.jpg --layer conv2d_5
+
+The weights come with ``--pretrained NAME`` (``models.list_models(pretrained=True)``),
+``--weights FILE`` (a ``.weights.h5`` with its sidecar) or ``--run RUN_DIR`` (its
+``best.weights.h5``, or ``--checkpoint final``). Grad-CAM uses the last convolution unless
+``--layer`` names another; ``python visualize.py layers ...`` lists them. The PNGs go into
+a new folder ``outputs/visualize-<name>-<what>-<timestamp>/`` (``--out-dir``), whose path
+is printed.
+"""
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from suite.errors import UserError, run_cli  # noqa: E402
+from suite.quiet import import_keras  # noqa: E402
+
+MAX_FILTERS, MAX_CHANNELS, MAX_MAPS = 16, 16, 64
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Draw a network's filters, feature maps and Grad-CAM heatmaps.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{filters,features,gradcam,layers}")
+    common = argparse.ArgumentParser(add_help=False)
+    what = common.add_mutually_exclusive_group(required=True)
+    what.add_argument("--pretrained", metavar="NAME", help="weights that ship in weights/, by name")
+    what.add_argument("--weights", help="a .weights.h5 file with its .json sidecar")
+    what.add_argument("--run", metavar="RUN_DIR", help="a train.py run folder")
+    common.add_argument("--checkpoint", choices=("best", "final"), default="best", help="with --run (default: best)")
+    common.add_argument("--layer", help="a conv layer by name (see the `layers` command)")
+    common.add_argument("--out-dir", default="outputs", help="where the new folder goes (default: outputs)")
+    common.add_argument("--data-path", help="CIFAR-10 for the test images (default: $CIFAR10_PATH, Keras' cache)")
+    images = argparse.ArgumentParser(add_help=False)
+    images.add_argument("--image", nargs="+", metavar="FILE", help="image files (any size; resized to 32x32)")
+    sub.add_parser("layers", parents=[common], help="list the conv layers")
+    sub.add_parser("filters", parents=[common], help="conv kernels: RGB for the first layer, else per channel")
+    features = sub.add_parser("features", parents=[common, images], help="one layer's activation maps for one image")
+    features.add_argument("--index", type=int, default=0, help="the test image (default: 0)")
+    gradcam = sub.add_parser("gradcam", parents=[common, images], help="Grad-CAM heatmaps, predicted and true class")
+    pick = gradcam.add_mutually_exclusive_group()
+    pick.add_argument("--count", type=int, default=8, help="the first N test images (default: 8)")
+    pick.add_argument("--mistakes", type=int, metavar="N", help="the N test images misclassified most confidently")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    return run_cli(run, parse_args(argv))
+
+
+def run(args):
+    keras = import_keras()
+    keras.backend.clear_session()  # layer names as in a fresh process (conv2d, conv2d_1, ...), whoever calls
+    import models
+    from models.pretrained import load_with_sidecar
+    from suite import gradcam
+
+    path = weights_path(args)
+    net, sidecar = load_with_sidecar(path, models.create)
+    pre = sidecar["preprocessing"]
+    scale = Scaling(pre["mean"], pre["std"])
+    classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
+    if args.command == "layers":
+        for layer in gradcam.conv_layers(net):
+            print(f"{layer.name:<24} {layer.kernel.shape}  -> {layer.output.shape}")
+        return 0
+    first = gradcam.conv_layers(net)[0] if gradcam.conv_layers(net) else gradcam.conv_layer(net)  # (raises)
+    layer = gradcam.conv_layer(net, args.layer) if args.layer or args.command == "gradcam" else first
+    name = Path(args.run).name if args.run else args.pretrained or Path(path).name.split(".")[0]
+    if args.command == "features":
+        images, _, titles = pick_images(args, [args.index])
+    elif args.command == "gradcam":
+        images, labels, titles = gradcam_images(net, scale, args)
+    out = new_folder(Path(args.out_dir), f"visualize-{name}-{args.command}")  # after every check
+    if args.command == "filters":
+        draw_filters(layer, out, name, rgb=layer is first)
+    elif args.command == "features":
+        draw_features(net, layer, scale(images[:1]), images[0], titles[0], out)
+    else:
+        draw_gradcam(net, layer, scale(images), images, labels, titles, classes, out)
+    print(out)
+    return 0
+
+
+# ----------------------------------------------------------------------------- inputs
+def weights_path(args):
+    from models.pretrained import pretrained_weights
+    if args.pretrained:
+        return pretrained_weights(args.pretrained)
+    if args.run:
+        path = Path(args.run) / f"{args.checkpoint}.weights.h5"
+        if not path.is_file():
+            raise UserError(f"--run {args.run}: no {path.name}; not a train.py run folder with that checkpoint")
+        return path
+    return Path(args.weights)
+
+
+class Scaling:
+    """uint8 images to what the network takes: ``(x - mean) / std`` per channel."""
+
+    def __init__(self, mean, std):
+        self.mean, self.std = np.asarray(mean, "float32"), np.asarray(std, "float32")
+
+    def __call__(self, images):
+        return (np.asarray(images, "float32") - self.mean) / self.std
+
+
+def pick_images(args, indices):
+    """``(uint8 images, true labels or None, titles)``: files given with --image, else the
+    test images at ``indices``."""
+    if getattr(args, "image", None):
+        from suite.images import read_image
+        images = np.stack([read_image(p, 32) for p in args.image])
+        return images, None, [Path(p).name for p in args.image]
+    from suite.data import load_cifar10
+    data = load_cifar10(args.data_path)
+    bad = [i for i in indices if not 0 <= i < len(data.x_test)]
+    if bad:
+        raise UserError(f"--index {bad[0]}: the test set has images 0..{len(data.x_test) - 1}")
+    return data.x_test[indices], data.y_test[indices], [f"test image {i}" for i in indices]
+
+
+def test_set(args):
+    from suite.data import load_cifar10
+    data = load_cifar10(args.data_path)
+    return data.x_test, data.y_test
+
+
+# ----------------------------------------------------------------------------- drawing
+def draw_filters(layer, out, name, rgb):
+    """Kernels as RGB tiles (``rgb``: the first layer, which sees the image's three channels)
+    or as per-channel maps."""
+    from keras import ops
+    kernel = ops.convert_to_numpy(layer.kernel)
+    kh, kw, channels, filters = kernel.shape
+    if rgb and channels == 3:
+        shown = kernel[..., :MAX_FILTERS * 4]
+        tiles = [_unit(shown[..., f]) for f in range(shown.shape[-1])]
+        fig, axes = _grid(len(tiles), cols=8, size=1.2)
+        for ax, tile in zip(axes, tiles):
+            ax.imshow(tile, interpolation="nearest")
+        title = f"{name}: {layer.name} kernels ({kh}x{kw}, {filters} filters, RGB, each scaled to its range)"
+    else:
+        rows, cols = min(filters, MAX_FILTERS), min(channels, MAX_CHANNELS)
+        limit = float(np.abs(kernel[:, :, :cols, :rows]).max()) or 1.0
+        fig, axes = _grid(rows * cols, cols=cols, size=0.9)
+        for i, ax in enumerate(axes[:rows * cols]):
+            ax.imshow(kernel[:, :, i % cols, i // cols], cmap="RdBu_r", vmin=-limit, vmax=limit,
+                      interpolation="nearest")
+        title = (f"{name}: {layer.name} kernels ({kh}x{kw}); rows: filters 1-{rows} of {filters}, "
+                 f"columns: input channels 1-{cols} of {channels}")
+    fig.suptitle(title)
+    _save(fig, out / f"filters-{layer.name}.png")
+
+
+def draw_features(net, layer, x, image, title, out):
+    from suite.gradcam import activation_maps
+    maps = activation_maps(net, layer, x)[0]
+    shown = min(maps.shape[-1], MAX_MAPS)
+    fig, axes = _grid(shown + 1, cols=9, size=1.3)
+    axes[0].imshow(image, interpolation="nearest")
+    axes[0].set_title("input", fontsize=8)
+    for c, ax in enumerate(axes[1:shown + 1]):
+        ax.imshow(maps[..., c], cmap="viridis", interpolation="nearest")
+        ax.set_title(str(c + 1), fontsize=7)
+    fig.suptitle(f"{layer.name}: {shown} of {maps.shape[-1]} activation maps ({maps.shape[0]}x{maps.shape[1]}) "
+                 f"for {title}")
+    _save(fig, out / f"features-{layer.name}.png")
+
+
+def gradcam_images(net, scale, args):
+    """The images --image, --mistakes or --count pick: ``(uint8 images, labels or None, titles)``."""
+    if args.image:
+        return pick_images(args, [])
+    n = args.mistakes or args.count
+    if n < 1:
+        raise UserError(f"--{'mistakes' if args.mistakes is not None else 'count'} must be >= 1, got {n}")
+    x_test, y_test = test_set(args)
+    if args.mistakes:
+        probs = net.predict(scale(x_test), batch_size=250, verbose=0)
+        wrong = np.flatnonzero(probs.argmax(1) != y_test)
+        indices = wrong[np.argsort(-probs[wrong].max(1), kind="stable")][:n]
+    else:
+        indices = np.arange(min(n, len(x_test)))
+    return x_test[indices], y_test[indices], [f"test {i}" for i in indices]
+
+
+def draw_gradcam(net, layer, x, images, labels, titles, classes, out):
+    """Each image, and its Grad-CAM heatmaps for the predicted (and, if known, the true) class."""
+    from suite.gradcam import grad_cam, upsample
+    probs = net.predict(x, verbose=0)
+    predicted = probs.argmax(1)
+    columns = [("predicted", predicted)] + ([("true", labels)] if labels is not None else [])
+    cams = {kind: upsample(grad_cam(net, layer, x, cls), images.shape[1]) for kind, cls in columns}
+    fig, axes = _grid(len(images) * (1 + len(columns)), cols=1 + len(columns), size=2.0)
+    for i, image in enumerate(images):
+        row = axes[i * (1 + len(columns)):(i + 1) * (1 + len(columns))]
+        truth = f", true {classes[labels[i]]}" if labels is not None else ""
+        row[0].imshow(image, interpolation="nearest")
+        row[0].set_title(f"{titles[i]}{truth}", fontsize=8)
+        for ax, (kind, cls) in zip(row[1:], columns):
+            ax.imshow(image, interpolation="nearest")
+            ax.imshow(cams[kind][i], cmap="jet", alpha=0.45, vmin=0, vmax=1, interpolation="bilinear")
+            ax.set_title(f"{kind}: {classes[cls[i]]} ({probs[i, cls[i]]:.0%})", fontsize=8)
+    fig.suptitle(f"Grad-CAM at {layer.name}")
+    _save(fig, out / f"gradcam-{layer.name}.png")
+
+
+def _unit(tile):
+    low, high = tile.min(), tile.max()
+    return (tile - low) / (high - low) if high > low else np.zeros_like(tile)
+
+
+def _grid(count, cols, size):
+    from matplotlib.figure import Figure
+    rows = max(1, -(-count // cols))
+    fig = Figure(figsize=(cols * size, rows * size + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    return fig, axes
+
+
+def _save(fig, path):
+    from suite.plots import save
+    save(fig, path)
+
+
+def new_folder(root, stem):
+    """``<root>/<stem>-<timestamp>``, created now; an existing folder is never reused."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            out = root / (f"{stem}-{stamp}" + (f"-{n}" if n > 1 else ""))
+            try:
+                out.mkdir()
+                return out
+            except FileExistsError:
+                continue
+    except OSError as e:
+        raise UserError(f"--out-dir: cannot create a folder in {root} ({e.strerror})") from None
+    raise UserError(f"--out-dir: too many folders named {stem}-{stamp} in {root}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
