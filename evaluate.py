@@ -46,8 +46,8 @@ from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
 
-# Default batch sizes: on the CPU the fastest of 100/250/500/1000/2000 for All-CNN-C
-# (bench/cpu.md); on GPUs a large one.
+# Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
+# (README, Evaluating weights: Speed).
 CPU_BATCH_SIZE = 250
 GPU_BATCH_SIZE = 1000
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 
 
-def predict(model, x, batch_size, jit_compile=False):
+def predict(model, x, batch_size, jit_compile=False, progress=True):
     """Softmax outputs for uint8 images ``x``; ``(probs, images/s, seconds)``.
 
     Under TensorFlow a ``tf.function`` with a fixed signature (uint8, any batch) is traced
@@ -17,11 +17,11 @@ def predict(model, x, batch_size, jit_compile=False):
     traces the function and builds the oneDNN kernels, is left out of the timing. A
     ``keras.utils.Progbar`` shows the progress as Keras' own ``predict`` does, but on
     stderr, so that stdout stays the report (one line at the end when stderr is not a
-    terminal).
+    terminal; none with ``progress=False``).
     """
     step = _step_function(model, x, jit_compile)
     out = np.empty((len(x), model.output_shape[-1]), np.float32)
-    progress = Progress(len(x))
+    progress = Progress(len(x) if progress else None)
     out[:batch_size] = step(x[:batch_size])
     progress.update(min(batch_size, len(x)))
     start = time.perf_counter()
@@ -46,11 +46,12 @@ def _step_function(model, x, jit_compile):
 
 
 class Progress:
-    """A ``keras.utils.Progbar`` of images done, drawn on stderr."""
+    """A ``keras.utils.Progbar`` of images done, drawn on stderr (nothing for a total of None)."""
 
     def __init__(self, total):
+        verbose = 0 if total is None else 1 if sys.stderr.isatty() else 2
         with contextlib.redirect_stdout(sys.stderr):  # Progbar draws on sys.stdout and asks it if it is a terminal
-            self.bar = keras.utils.Progbar(total, verbose=1 if sys.stderr.isatty() else 2, unit_name="image")
+            self.bar = keras.utils.Progbar(total, verbose=verbose, unit_name="image")
 
     def update(self, done):
         with contextlib.redirect_stdout(sys.stderr):
