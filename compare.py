@@ -18,7 +18,6 @@ is "-" in Markdown and an empty cell in CSV.
 
 import argparse
 import csv
-import datetime
 import io
 import json
 import math
@@ -30,6 +29,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from suite.errors import UserError, run_cli  # noqa: E402
+from suite.folders import new_file_name  # noqa: E402
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
 
@@ -200,12 +200,7 @@ def figure_path(output):
         if path.is_dir():
             raise UserError(f"-o {output}: is a folder; give a file name")
     else:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = Path("outputs") / f"compare-{stamp}.png"
-        n = 2
-        while path.exists():
-            path = Path("outputs") / f"compare-{stamp}-{n}.png"
-            n += 1
+        return new_file_name("outputs", "compare", ".png")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,16 +1,14 @@
 """Seconds that train.py spends on its per-epoch files, next to what Keras' own way costs.
 
-    best   the best checkpoint: ``save_weights`` (Keras walks the model in Python on
-           every call) against ``WeightsWriter`` (learns the file's layout once, then
-           copies bytes); the network only, as train.py saves it
+    best   the best checkpoint: Keras' ``save_weights`` through ``suite.atomic`` (the
+           network only, as train.py saves it)
     state  ``state.h5`` (network, augmentation and optimizer variables): one dataset per
            variable (the suite's first format) against one dataset per dtype
     curves ``plot_run`` of a 30-epoch history (train.py draws it on a background thread)
 
-Each figure is the median of ``--repeats`` saves after one warm-up (WeightsWriter's first
-save, which learns the layout, is shown apart). Over a real epoch these are small
-(ResNet-110 trains 50,000 images in 9 to 11 minutes on the 2-core CPU); over the short
-epochs of ``bench/throughput.py`` they are what separates train.py from the bare step.
+Each figure is the median of ``--repeats`` saves after one warm-up. Over a real epoch
+these are small; over the short epochs of ``bench/throughput.py`` they are part of what
+separates train.py from the bare step.
 
     python bench/checkpoints.py                              # ResNet-20/56/110, All-CNN-C, MiniVGGNet
     python bench/checkpoints.py --models resnet110 --repeats 9
@@ -34,7 +32,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
 import models  # noqa: E402
-from callbacks.checkpoints import TrainingState, WeightsWriter, numpy_values, save_weights_atomic  # noqa: E402
+from callbacks.checkpoints import TrainingState, numpy_values, save_weights_atomic  # noqa: E402
 from suite.plots import plot_run  # noqa: E402
 from suite.preprocessing import RandomFlipCrop, wrap  # noqa: E402
 
@@ -64,10 +62,6 @@ def measure(name, repeats, folder):
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     model.fit(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 64), verbose=0)
-    writer = WeightsWriter(net)
-    start = time.perf_counter()
-    writer.save(folder / "best.weights.h5")
-    first = time.perf_counter() - start
     state = TrainingState(folder / "state.h5", lambda epoch: {"epoch": epoch})
     state.set_model(model)
     epochs = list(range(1, 31))
@@ -76,9 +70,7 @@ def measure(name, repeats, folder):
                "learning_rate": [0.1 * 0.1 ** (e // 10) for e in epochs]}
     return {
         "variables": f"{len(net.variables)} / {len(model.variables) + len(model.optimizer.variables)}",
-        "best: save_weights": median_seconds(lambda: save_weights_atomic(net, folder / "keras.weights.h5"), repeats),
-        "best: WeightsWriter": median_seconds(lambda: writer.save(folder / "best.weights.h5"), repeats),
-        "(its first save)": first,
+        "best: save_weights": median_seconds(lambda: save_weights_atomic(net, folder / "best.weights.h5"), repeats),
         "state: per variable": median_seconds(lambda: per_variable_state(model, folder / "old.h5"), repeats),
         "state: per dtype": median_seconds(lambda: state.on_epoch_end(0), repeats),
         "curves": median_seconds(lambda: plot_run(history, folder / "curves.png", name), repeats),

@@ -75,10 +75,9 @@ def main():
 
 
 def time_input(args, flip_crop):
-    """train.py's tf.data input (``suite.runtime.tf_batches``) over 50,000 images, plain
+    """train.py's tf.data input (``suite.pipeline.tf_batches``) over 50,000 images, plain
     and with flip-and-crop: wall and CPU milliseconds per batch, taken alternately."""
-    from suite.pipeline import EpochCounter
-    from suite.runtime import tf_batches
+    from suite.pipeline import EpochCounter, tf_batches
 
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 50000).astype("int32")

@@ -56,6 +56,7 @@ import models  # noqa: E402
 import evaluate  # noqa: E402
 import train  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
+from suite.predict import predict  # noqa: E402
 from suite.preprocessing import wrap  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 
@@ -217,7 +218,7 @@ def eval_rate(net, n_images, repeats, runtime):
     model = wrap(net, [0.0] * 3, [255.0] * 3)
     x = np.random.default_rng(2).integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
     batch = evaluate.GPU_BATCH_SIZE if runtime.accelerator == "gpu" else evaluate.CPU_BATCH_SIZE
-    return statistics.median(evaluate.predict(model, x, batch, runtime)[1] for _ in range(repeats))
+    return statistics.median(predict(model, x, batch, runtime.jit_compile, progress=False)[1] for _ in range(repeats))
 
 
 def machine(runtime):

@@ -9,17 +9,12 @@
   generators' states and the number of completed epochs, in one file (``state.h5``).
 
 Keras' ModelCheckpoint and BackupAndRestore write in place, so a kill during a write
-leaves a corrupt file; both of these write to a temporary name and rename it.
-
-Seconds per save for ResNet-110 on the 2-core CPU (547 network variables; 879 with the
-optimizer's), ``python bench/checkpoints.py``: the best checkpoint 0.56 through
-``save_weights``, 0.05 with ``WeightsWriter``; the state 0.24 with a dataset per variable,
-0.15 with a dataset per dtype (most of it is reading the variables out).
+leaves a corrupt file; both of these write to a temporary name and rename it
+(``suite.atomic``). ``python bench/checkpoints.py`` times both saves.
 """
 
 import json
 import math
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -44,96 +39,11 @@ def numpy_values(variables):
     return [keras.ops.convert_to_numpy(v.value) for v in variables]
 
 
-class WeightsWriter:
-    """Writes the file that ``net.save_weights`` writes, in a fraction of its time.
-
-    Keras finds a model's variables by walking every attribute of every layer in Python,
-    on every call. A run's file layout never changes, so this learns it once: it saves
-    the network through Keras with every variable holding its own number (``i + 1``),
-    reads back which dataset holds which variable and where in the file its bytes lie
-    (h5py stores them uncompressed and in one piece), and puts the values back. A save is
-    then a copy of that file's bytes with the current values written over each dataset's.
-    The first save checks that h5py reads its file back as the values; if not, or if a
-    dataset cannot be told apart (a variable too small to carry its number, a dataset
-    that is not a variable), every save goes through Keras.
-    """
-
-    def __init__(self, net):
-        self.net = net
-        self.template = None  # the probe file's bytes
-        self.layout = None    # [(index in self.variables(), byte offset of its dataset)]
-
-    def variables(self):
-        """What ``save_weights`` saves: the network's variables and, once compiled, its optimizer's."""
-        optimizer = getattr(self.net, "optimizer", None)
-        return self.net.variables + (optimizer.variables if optimizer is not None else [])
-
-    def save(self, path):
-        if self.layout is None:
-            self._learn_layout()
-        if not self.layout:
-            return save_weights_atomic(self.net, path)
-        with atomic_path(path, suffix=".weights.h5") as tmp:
-            tmp.write_bytes(self._fill(numpy_values(self.variables())))
-
-    def _fill(self, values):
-        data = bytearray(self.template)
-        for i, offset in self.layout:
-            raw = np.ascontiguousarray(values[i]).tobytes()
-            data[offset:offset + len(raw)] = raw
-        return data
-
-    def _learn_layout(self):
-        variables = self.variables()
-        values = numpy_values(variables)
-        with tempfile.TemporaryDirectory() as folder:
-            probe = Path(folder) / "probe.weights.h5"
-            try:
-                for i, (var, value) in enumerate(zip(variables, values)):
-                    var.assign(np.full(value.shape, i + 1).astype(value.dtype))
-                self.net.save_weights(str(probe))
-            finally:
-                for var, value in zip(variables, values):
-                    var.assign(value)
-            self.template = probe.read_bytes()
-            where = _locate_variables(probe, values)
-            self.layout = sorted(where.values())
-            if self.layout:
-                probe.write_bytes(self._fill(values))
-                with h5py.File(probe, "r") as f:
-                    if not all(np.array_equal(f[name][()], values[i]) for name, (i, _) in where.items()):
-                        self.layout = []
-
-
-def _locate_variables(probe, values):
-    """``{dataset name: (variable index, byte offset)}`` from a probe file, or ``{}``."""
-    where, seen = {}, set()
-    with h5py.File(probe, "r") as f:
-        for name in dataset_names(f):
-            dataset = f[name]
-            data, offset = dataset[()], dataset.id.get_offset()
-            marks = np.unique(data)
-            i = int(marks[0]) - 1 if marks.size == 1 else -1
-            if not 0 <= i < len(values) or offset is None or i in seen \
-                    or data.shape != values[i].shape or data.dtype != values[i].dtype:
-                return {}
-            where[name] = (i, offset)
-            seen.add(i)
-    return where
-
-
-def dataset_names(h5file):
-    names = []
-    h5file.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return names
-
-
 class BestCheckpoint(keras.callbacks.Callback):
     def __init__(self, net, path, monitor, mode, describe):
         """``describe(epoch, value)`` returns the sidecar dict for the weights of ``epoch``."""
         super().__init__()
         self.net, self.path, self.monitor, self.mode, self.describe = net, Path(path), monitor, mode, describe
-        self.writer = WeightsWriter(net)
         previous = read_sidecar(self.path, missing_ok=True) if self.path.exists() else None
         self.best = previous["checkpoint"]["value"] if previous else None
         self.best_epoch = previous["checkpoint"]["epoch"] if previous else None
@@ -149,8 +59,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = float(logs[self.monitor])
         if self.improved(value):
             self.best, self.best_epoch = value, epoch + 1
-            self.writer.save(self.path)
-            write_json(sidecar_path(self.path), self.describe(epoch + 1, value))
+            save_weights_atomic(self.net, self.path, self.describe(epoch + 1, value))
 
 
 STATE_FORMAT = "cifar10-suite-training-state/2"  # /1 had one dataset per variable
@@ -161,9 +70,9 @@ class TrainingState(keras.callbacks.Callback):
     states) and of the optimizer (slots, iteration count, loss scale), by position.
 
     Written with h5py directly, each group's variables concatenated into one dataset per
-    dtype, with their shapes and paths beside them: Keras' ``save_weights`` walks the
-    model in Python on every call, and HDF5 spends about 0.2 ms on each dataset it
-    creates. Positions are stable because the model is rebuilt from the same config.
+    dtype, with their shapes and paths beside them: HDF5's cost per dataset it creates
+    made one dataset per variable slower (``python bench/checkpoints.py``). Positions are
+    stable because the model is rebuilt from the same config.
     """
 
     def __init__(self, path, describe):

@@ -80,9 +80,8 @@ class StopOnNaN(keras.callbacks.Callback):
     # Keras runs the batch hooks of async-safe callbacks on a worker thread and raises
     # what they raise at the next batch (or at the epoch's end, before any epoch-end
     # callback). A callback with a synchronous batch hook makes Keras wait for every
-    # step's logs instead: on the 2-core CPU ShallowNet's train.py epochs (no augmentation)
-    # ran at 0.87 of its bare step's speed with synchronous hooks, 0.98 with these
-    # (medians of 7 epochs, each paired with a bare pass taken just before it).
+    # step's logs instead, which cost ShallowNet about a tenth of its speed on the CPU
+    # (the README's Performance section).
     async_safe = True
 
     def __init__(self, every):

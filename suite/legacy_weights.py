@@ -1,23 +1,25 @@
-"""Weights files: tell the two HDF5 layouts apart, check them against a model, load them.
+"""Weights files: tell the two HDF5 layouts apart by their contents, check every layer
+against the model before any weight is assigned, and load them with Keras' own readers.
 
 * **Keras 3** ``x.weights.h5`` (``model.save_weights``; what the suite writes): a
-  ``layers/<snake_case class name>[_N]/vars/<i>`` dataset per variable. Loaded with Keras'
-  own ``load_weights`` after ``check_keras3`` has compared every variable's shape, so a
-  file of another architecture fails with one line that names the layer and both shapes.
+  ``layers/<snake_case class name>[_N]/vars/<i>`` dataset per variable. ``check_keras3``
+  compares every variable's shape first (Keras assigns layer by layer and stops at the
+  first mismatch with a multi-line message), so a file of another architecture fails
+  with one line that names the layer and both shapes; then Keras' ``load_weights``.
 * **Keras 2** HDF5 (``model.save_weights("x.h5")`` in Keras 2, or the ``model_weights``
   group of a whole-model ``.h5``), such as the study project's
-  ``all_cnn_weights_0.9088_0.4994.hdf5``: the root attribute ``layer_names`` lists every
-  layer in order, each layer's group has the attribute ``weight_names``
-  (``b"conv2d_1/kernel:0"``, ...) and the arrays sit at ``<layer>/<weight_name>``.
-  ``load_legacy`` loads such a file into a registry model by the order of the layers
-  that have weights (weightless layers, such as Dropout or Activation, are skipped on
-  both sides), checking the count and every shape first. As Keras 2 did, kernels of
-  convolution layers saved under the Theano backend (root attribute ``backend``) are
-  flipped spatially; files written by Keras 1 are not converted.
+  ``all_cnn_weights_0.9088_0.4994.hdf5``: the attribute ``layer_names`` lists every
+  layer in order, each layer's group lists its ``weight_names``. Keras 3 reads these
+  with ``keras.src.legacy.saving.legacy_h5_format.load_weights_from_hdf5_group``, by
+  the order of the layers that have weights; ``load_legacy`` adds what it lacks: the
+  count and every shape checked before any is assigned, and, as Keras 2 did, the
+  spatial flip of convolution kernels saved under the Theano backend (root attribute
+  ``backend``). Files written by Keras 1 are not converted.
 
-Problems raise ``UserError`` with one line that names the file, the layer (index and
-name) and the shapes. Only ``h5py`` and ``numpy`` are imported here; Keras is reached
-through the model that is passed in.
+Keras picks its reader by the file name; here the format is told by the contents
+(``detect_format``), so a Keras 2 file named ``.weights.h5`` or a Keras 3 file named
+``.h5`` loads too. Problems raise ``UserError`` with one line that names the file, the
+layer (index and name) and the shapes.
 """
 
 import os
@@ -26,7 +28,10 @@ import warnings
 from pathlib import Path
 
 import h5py
+import keras
 import numpy as np
+from keras.src.legacy.saving.legacy_h5_format import load_attributes_from_hdf5_group, load_weights_from_hdf5_group
+from keras.src.utils.naming import to_snake_case as _snake_case
 
 from suite.errors import UserError
 
@@ -79,82 +84,59 @@ def _legacy_root(f):
 
 
 def _has_attr(group, name):
-    return name in group.attrs or f"{name}0" in group.attrs
+    return name in group.attrs or f"{name}0" in group.attrs  # Keras 2 chunks long lists: name0, name1, ...
 
-
-def _read_attr(group, name):
-    """A list-of-strings attribute, also in Keras 2's chunked form (``name0``, ``name1``, ...)."""
-    if name in group.attrs:
-        values = list(np.atleast_1d(group.attrs[name]))
-    else:
-        values, n = [], 0
-        while f"{name}{n}" in group.attrs:
-            values.extend(np.atleast_1d(group.attrs[f"{name}{n}"]))
-            n += 1
-    return [v.decode("utf8") if isinstance(v, bytes) else str(v) for v in values]
-
-
-# ---------------------------------------------------------------------------- shared checks
 
 def _shapes(shapes):
     return ", ".join(str(tuple(int(d) for d in s)) for s in shapes) or "none"
 
+
+# ---------------------------------------------------------------------------- Keras 2 files
 
 def weighted_layers(model):
     """The model's layers that hold weights, in order (what a Keras 2 file lists)."""
     return [layer for layer in model.layers if layer.weights]
 
 
-# ---------------------------------------------------------------------------- Keras 2 files
-
-def read_legacy(path):
-    """``(layers, info)``: ``[(name, [(weight_name, array), ...]), ...]`` for every layer
-    the file lists (weightless ones with an empty list), and the root attributes."""
-    path = Path(path)
-    with _open(path) as f:
-        root = _legacy_root(f)
-        if root is None:
-            raise UserError(f"{path}: not a Keras 2 weights file (no layer_names attribute)")
-        try:
-            info = {key: _read_attr(root, key)[0] if _has_attr(root, key) else None
-                    for key in ("backend", "keras_version")}
-            layers = []
-            for name in _read_attr(root, "layer_names"):
-                if name not in root:
-                    raise UserError(f"{path}: layer_names lists {name!r} but the file has no group of that name "
-                                    "(truncated or corrupt)")
-                group = root[name]
-                weights = []
-                for weight_name in _read_attr(group, "weight_names"):
-                    if weight_name not in group:
-                        raise UserError(f"{path}: layer {name!r} lists weight {weight_name!r} but the file has no "
-                                        "such dataset (truncated or corrupt)")
-                    weights.append((weight_name, np.asarray(group[weight_name])))
-                layers.append((name, weights))
-        except (OSError, KeyError, ValueError, TypeError) as e:
-            raise UserError(f"{path}: unreadable Keras 2 weights (truncated or corrupt: {_h5_reason(e)})") from None
-    return layers, info
+def _legacy_order(layer):
+    """A layer's variables in the order Keras 2 saved them (Keras' ``_legacy_weights``)."""
+    return layer.trainable_weights + layer.non_trainable_weights
 
 
-def load_legacy(model, path):
-    """Load a Keras 2 HDF5 weights file into ``model`` by the order of the weighted layers.
+def _text_attr(group, name):
+    value = group.attrs.get(name)
+    return value.decode("utf8") if isinstance(value, bytes) else (None if value is None else str(value))
 
-    Checks the number of weighted layers and, layer by layer, the number and shape of the
-    arrays; on a mismatch raises UserError naming the layer (1-based index among the
-    weighted layers, the file's name and the model's) and both shapes. Returns a dict
-    describing the file (layers, backend, keras_version, theano_kernels_flipped).
-    """
-    path = Path(path)
-    layers, info = read_legacy(path)
-    in_file = [(name, weights) for name, weights in layers if weights]
+
+def _legacy_layers(path, root):
+    """``[(name, [shapes])]`` of the layers with weights that the file lists, each listed
+    dataset checked to be there."""
+    layers = []
+    for name in load_attributes_from_hdf5_group(root, "layer_names"):
+        if name not in root:
+            raise UserError(f"{path}: layer_names lists {name!r} but the file has no group of that name "
+                            "(truncated or corrupt)")
+        group = root[name]
+        shapes = []
+        for weight_name in load_attributes_from_hdf5_group(group, "weight_names"):
+            if weight_name not in group:
+                raise UserError(f"{path}: layer {name!r} lists weight {weight_name!r} but the file has no "
+                                "such dataset (truncated or corrupt)")
+            shapes.append(group[weight_name].shape)
+        if shapes:
+            layers.append((name, shapes))
+    return layers
+
+
+def _check_legacy(path, model, in_file, keras_version):
+    """Every weighted layer's count and shapes against the model; UserError on the first mismatch."""
     in_model = weighted_layers(model)
     counts = f"file: {len(in_file)} layers with weights, model {model.name!r}: {len(in_model)}"
-    old = f"; the file was written by Keras {info['keras_version']}, whose layouts are not converted" \
-        if (info["keras_version"] or "").startswith("1") else ""
-    for i, ((name, weights), layer) in enumerate(zip(in_file, in_model), start=1):
-        got = [w.shape for _, w in weights]
-        want = [tuple(v.shape) for v in layer.weights]
-        if got != want:
+    old = f"; the file was written by Keras {keras_version}, whose layouts are not converted" \
+        if (keras_version or "").startswith("1") else ""
+    for i, ((name, got), layer) in enumerate(zip(in_file, in_model), start=1):
+        want = [tuple(v.shape) for v in _legacy_order(layer)]
+        if [tuple(s) for s in got] != want:
             raise UserError(
                 f"{path}: does not fit model {model.name!r}: weighted layer {i} is {name!r} with shapes "
                 f"{_shapes(got)} in the file but {layer.name!r} ({type(layer).__name__}) with shapes "
@@ -165,27 +147,41 @@ def load_legacy(model, path):
                  else f"the model's layer {n + 1} is {in_model[n].name!r} ({type(in_model[n]).__name__})")
         raise UserError(f"{path}: does not fit model {model.name!r}: {counts}; the first {n} match, "
                         f"{extra}{old}")
+
+
+def load_legacy(model, path):
+    """Load a Keras 2 HDF5 weights file into ``model`` by the order of the weighted layers.
+
+    Checks the number of weighted layers and, layer by layer, the number and shape of the
+    arrays, before Keras assigns any; on a mismatch raises UserError naming the layer
+    (1-based index among the weighted layers, the file's name and the model's) and both
+    shapes. Returns a dict describing the file (layers, backend, keras_version,
+    theano_kernels_flipped).
+    """
+    path = Path(path)
+    with _open(path) as f:
+        root = _legacy_root(f)
+        if root is None:
+            raise UserError(f"{path}: not a Keras 2 weights file (no layer_names attribute)")
+        info = {key: _text_attr(root, key) for key in ("backend", "keras_version")}
+        try:
+            in_file = _legacy_layers(path, root)
+            _check_legacy(path, model, in_file, info["keras_version"])
+            load_weights_from_hdf5_group(root, model)
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise UserError(f"{path}: unreadable Keras 2 weights (truncated or corrupt: {_h5_reason(e)})") from None
     flip = (info["backend"] or "") == "theano"
-    for (name, weights), layer in zip(in_file, in_model):
-        arrays = [w for _, w in weights]
-        if flip and type(layer).__name__ in CONV_LAYERS:
-            # Keras 2's conv_utils.convert_kernel: Theano convolves, TensorFlow correlates.
-            arrays[0] = np.ascontiguousarray(arrays[0][(slice(None, None, -1),) * (arrays[0].ndim - 2)])
-        layer.set_weights(arrays)
+    if flip:
+        for layer in weighted_layers(model):
+            if type(layer).__name__ in CONV_LAYERS:
+                # Keras 2's conv_utils.convert_kernel: Theano convolves, TensorFlow correlates.
+                kernel = keras.ops.convert_to_numpy(layer.kernel)
+                layer.kernel.assign(np.ascontiguousarray(kernel[(slice(None, None, -1),) * (kernel.ndim - 2)]))
     return {"layers": len(in_file), "backend": info["backend"], "keras_version": info["keras_version"],
             "theano_kernels_flipped": flip}
 
 
 # ---------------------------------------------------------------------------- Keras 3 files
-
-def _snake_case(name):
-    """keras.src.utils.naming.to_snake_case, which names a layer's group in the file."""
-    import re
-    name = re.sub(r"\W+", "", name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
-    return name
-
 
 def _own_variables(layer):
     own = getattr(layer, "_trainable_variables", None)

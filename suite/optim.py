@@ -1,6 +1,9 @@
-"""Optimizers by name: SGD (momentum, Nesterov), Adam, AdamW, RMSprop.
+"""Optimizers by name, registered in ``OPTIMIZERS``: SGD (momentum, Nesterov), Adam,
+AdamW, RMSprop.
 
-Weight decay comes in two kinds (``optimizer.weight_decay_mode``):
+Each is a function of ``(learning_rate, weight_decay, clipnorm)``, the settings every
+optimizer shares, whose keyword-only parameters are the ``optimizer`` keys it takes
+(see ``suite.registry``). Weight decay comes in two kinds (``optimizer.weight_decay_mode``):
 
 * ``l2``: an L2 penalty on the kernels of every Conv/Dense layer, passed to the model
   builder (``weight_decay/2 * ||w||^2``, so the gradient gains ``weight_decay * w``, the
@@ -10,6 +13,44 @@ Weight decay comes in two kinds (``optimizer.weight_decay_mode``):
 """
 
 import keras
+
+from suite import rules
+from suite.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+
+
+@OPTIMIZERS.register
+def sgd(learning_rate, weight_decay, clipnorm, *, momentum: rules.UNIT = 0.9, nesterov: rules.FLAG = False):
+    return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov,
+                                weight_decay=weight_decay, clipnorm=clipnorm)
+
+
+@OPTIMIZERS.register
+def adam(learning_rate, weight_decay, clipnorm, *, beta_1: rules.UNIT = 0.9, beta_2: rules.UNIT = 0.999,
+         epsilon: rules.POSITIVE = 1e-7):
+    return keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                                 weight_decay=weight_decay, clipnorm=clipnorm)
+
+
+def _adamw_decays_decoupled(params, cfg):
+    if cfg["optimizer"]["weight_decay_mode"] == "l2":
+        return "weight_decay_mode", "adamw decays decoupled; use adam for l2"
+    return None
+
+
+@OPTIMIZERS.register(check=_adamw_decays_decoupled)
+def adamw(learning_rate, weight_decay, clipnorm, *, beta_1: rules.UNIT = 0.9, beta_2: rules.UNIT = 0.999,
+          epsilon: rules.POSITIVE = 1e-7):
+    return keras.optimizers.AdamW(learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
+                                  weight_decay=weight_decay or 0.0, clipnorm=clipnorm)
+
+
+@OPTIMIZERS.register
+def rmsprop(learning_rate, weight_decay, clipnorm, *, rho: rules.UNIT = 0.9, momentum: rules.UNIT = 0.9,
+            epsilon: rules.POSITIVE = 1e-7):
+    return keras.optimizers.RMSprop(learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
+                                    weight_decay=weight_decay, clipnorm=clipnorm)
 
 
 def decay_mode(cfg):
@@ -26,19 +67,8 @@ def l2_for_model(cfg):
 
 def build_optimizer(cfg, learning_rate):
     o = cfg["optimizer"]
-    decoupled = o["weight_decay"] if decay_mode(cfg) == "decoupled" else None
-    common = {"learning_rate": learning_rate, "weight_decay": decoupled or None, "clipnorm": o["clipnorm"]}
-    if o["name"] == "sgd":
-        opt = keras.optimizers.SGD(momentum=o["momentum"], nesterov=o["nesterov"], **common)
-    elif o["name"] == "adam":
-        opt = keras.optimizers.Adam(beta_1=o["beta_1"], beta_2=o["beta_2"], epsilon=o["epsilon"], **common)
-    elif o["name"] == "adamw":
-        opt = keras.optimizers.AdamW(beta_1=o["beta_1"], beta_2=o["beta_2"], epsilon=o["epsilon"],
-                                     **{**common, "weight_decay": decoupled or 0.0})
-    elif o["name"] == "rmsprop":
-        opt = keras.optimizers.RMSprop(rho=o["rho"], momentum=o["momentum"], epsilon=o["epsilon"], **common)
-    else:
-        raise ValueError(f"unknown optimizer {o['name']!r}")  # the config check makes this unreachable
+    decoupled = (o["weight_decay"] if decay_mode(cfg) == "decoupled" else None) or None
+    opt = OPTIMIZERS.call(o["name"], (learning_rate, decoupled, o["clipnorm"]), o)
     if decoupled:
         opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     return opt

@@ -5,11 +5,10 @@ many epochs this process has run, so a resumed run sees exactly the batches an
 uninterrupted one would.
 
 ``training_input`` picks the feeder. Under TensorFlow it is a ``tf.data`` dataset of one
-epoch (``suite.runtime.tf_batches``) that ``fit`` passes over once per epoch: it gathers
-batches in C++ while the step runs, where a ``PyDataset`` costs Python time every batch
-(on the 2-core CPU a ShallowNet step took 15.4 ms fed by tf.data against 19.1 ms fed by
-``Batches``; medians of 5 epochs of 150 batches, side by side). Under other backends
-it is ``Batches``, a ``keras.utils.PyDataset``.
+epoch (``tf_batches``) that ``fit`` passes over once per epoch: it gathers batches in
+C++ while the step runs, where a ``PyDataset`` costs Python time every batch (the
+README's Performance section has the figures). Under other backends it is ``Batches``,
+a ``keras.utils.PyDataset``. TensorFlow is imported only by the ``tf_*`` functions.
 
 Keras asks for the first batches of the next epoch before the epoch callbacks run (it
 opens the next pass as soon as the last batch is taken, and the input prefetches), so
@@ -18,10 +17,14 @@ input counts ``iter`` calls, ``Batches`` counts requests for batch 0 after the l
 batch. ``EpochOrder`` only sets the first epoch when ``fit`` begins.
 """
 
+import math
+
 import keras
 import numpy as np
 
-from suite.config import steps_per_epoch
+
+def steps_per_epoch(num_train, batch_size):
+    return math.ceil(num_train / batch_size)
 
 
 def epoch_order(seed, epoch, n, shuffle=True):
@@ -34,7 +37,6 @@ def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_c
     ``first_epoch`` on, in ``epoch_order``; flipped and cropped by ``flip_crop`` (a
     ``RandomFlipCrop``; TensorFlow only) if given."""
     if backend == "tensorflow":
-        from suite.runtime import tf_batches
         epoch = EpochCounter(first_epoch)
         data = tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop)
         return data, steps_per_epoch(len(x), batch_size), [EpochOrder(epoch, first_epoch)]
@@ -46,9 +48,8 @@ def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_c
 
 def validation_input(x, y, batch_size, backend):
     """``(validation_data, validation_batch_size)`` for ``fit``: a ``tf.data`` dataset under
-    TensorFlow (``suite.runtime.tf_eval_batches``), the arrays elsewhere."""
+    TensorFlow (``tf_eval_batches``), the arrays elsewhere."""
     if backend == "tensorflow":
-        from suite.runtime import tf_eval_batches
         return tf_eval_batches(x, y, batch_size), None
     return (x, y), batch_size
 
@@ -105,3 +106,69 @@ class EpochOrder(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.feeder.start(self.initial_epoch)
+
+
+def tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop=None):
+    """A ``tf.data`` dataset of one epoch of ``(uint8 images, labels)`` batches, in
+    ``epoch_order``. Each pass over it (each ``iter``) serves the next epoch that
+    ``epoch`` (an ``EpochCounter``) counts; train.py's ``EpochOrder`` callback sets the
+    first when ``fit`` begins. Its cardinality is known, so ``fit`` opens one pass per
+    epoch, as soon as an epoch's last batch is taken, and a multi-step execution
+    (``steps_per_execution``) stops at the epoch's end instead of running on into the
+    next one. Only the order is made in Python, once per pass.
+
+    With ``flip_crop`` (a ``RandomFlipCrop`` layer) each batch is flipped and cropped
+    here, by one gather from a copy of ``x`` padded once, with each image's move drawn
+    from ``(seed, epoch, step)``: a resumed run draws what an uninterrupted one would,
+    and the order of tf.data's parallel calls does not matter."""
+    import tensorflow as tf
+
+    n, steps = len(x), steps_per_epoch(len(x), batch_size)
+    labels = tf.constant(y)
+    if flip_crop is None:
+        images = tf.constant(x)
+    else:
+        flip_crop.build((None, *x.shape[1:]))
+        pixels = tf.reshape(flip_crop.padded(tf.constant(x)), (-1, x.shape[-1]))
+
+    def this_epoch():
+        number = epoch.take()
+        yield number, epoch_order(seed, number, n)
+
+    def batches_of(epoch_number, order):
+        return tf.data.Dataset.range(steps).map(
+            lambda i: (epoch_number, i, order[i * batch_size:(i + 1) * batch_size]))
+
+    def gather(epoch_number, step, idx):
+        if flip_crop is None:
+            batch_images = tf.gather(images, idx)
+        else:
+            key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), epoch_number]), step)
+            moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
+            batch_images = flip_crop.apply(pixels, idx, moves, take=tf.gather)
+        batch_labels = tf.gather(labels, idx)
+        return batch_images, tf.one_hot(batch_labels, 10) if one_hot else batch_labels
+
+    signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([n], tf.int64))
+    ds = tf.data.Dataset.from_generator(this_epoch, output_signature=signature).flat_map(batches_of)
+    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(2)
+    return _without_autotune(ds.apply(tf.data.experimental.assert_cardinality(steps)))
+
+
+def tf_eval_batches(x, y, batch_size):
+    """The validation data as ``fit`` would batch it, as a ``tf.data`` dataset without autotune."""
+    import tensorflow as tf
+
+    return _without_autotune(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).prefetch(2))
+
+
+def _without_autotune(ds):
+    """``ds`` with tf.data's autotuning off. ``fit`` opens a new iterator over its data
+    every epoch, and deleting an autotuned iterator waits for the autotuning thread,
+    which stalled short epochs by up to a second (the README's Performance section);
+    without autotune the input was no slower."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)

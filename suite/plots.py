@@ -34,7 +34,7 @@ def plot_run(history, path, title):
 
     The training monitor redraws this every epoch, so its margins are fixed, wide enough
     for the tick labels these axes get: matplotlib's constrained layout, which measures
-    every label first, took half of each draw (0.32 -> 0.18 s a figure on the 2-core CPU).
+    every label first, took half of each draw.
     """
     fig = Figure(figsize=(15, 4.4))
     fig.subplots_adjust(left=0.055, right=0.915, bottom=0.12, top=0.85, wspace=0.28)

@@ -2,12 +2,13 @@
 
 The network sees ``uint8`` images. The training model flips and crops the raw pixels
 (``RandomFlipCrop``), scales them (``Standardize``) and applies any other augmentation
-to the scaled images; ``wrap`` builds that chain in front of a registry model. The
-input pipeline stays a plain index into a uint8 array (4x fewer bytes than float32).
+to the scaled images (``suite.augment`` picks them from the config); ``wrap`` builds that
+chain in front of a registry model. The input pipeline stays a plain index into a uint8
+array (4x fewer bytes than float32).
 
 Where the flip-and-crop runs is a runtime setting (``runtime.augment_in``): inside the
 model, on the accelerator (the default under JAX), or in the ``tf.data`` input beside
-the training step (the default under TensorFlow; ``suite.runtime.tf_batches``), where
+the training step (the default under TensorFlow; ``suite.pipeline.tf_batches``), where
 it gathers straight from a copy of the data padded once.
 
 The layers carry no weights, so a network's weights file is the same with or without
@@ -25,11 +26,9 @@ class Standardize(layers.Layer):
 
     ``scale`` normalisation is mean 0, std 255. Computed as ``x * (1/std) - mean/std``,
     where each term is a scalar when the channels share it (and the offset is left out
-    when it is 0, as for ``scale``) and is otherwise spread to the full image shape:
-    TensorFlow's CPU kernels broadcast a per-channel ``(3,)`` vector slowly (1.5 ms a
-    batch of 128 on the 2-core CPU, against 0.5 ms with full-shape terms, in 500 calls of
-    a ``tf.function``). A lone scalar product (``scale``) skips a pass over the batch and
-    the reading of the two full-shape terms: ``python bench/preprocessing.py`` times both.
+    when it is 0, as for ``scale``) and is otherwise spread to the full image shape,
+    because TensorFlow's CPU kernels broadcast a per-channel ``(3,)`` vector slowly
+    (``python bench/preprocessing.py`` times both; figures in the README's Performance).
     """
 
     def __init__(self, mean, std, **kwargs):
@@ -81,16 +80,9 @@ class RandomFlipCrop(layers.Layer):
     pixel. Augmenting a batch is drawing one move per image and one gather of pixels
     (``apply``). The layer pads the batch and draws from its seed generator, so it runs
     inside a model under any backend; under TensorFlow the suite does the same in its
-    ``tf.data`` input instead (``suite.runtime.tf_batches``), from a copy of the data set
-    padded once and with draws seeded per batch.
-
-    Costs, per batch of 128 in train.py's ``tf.data`` input on the 2-core CPU
-    (``python bench/preprocessing.py``, five runs): 0.6-0.8 ms (1.0-1.4 ms of CPU on
-    tf.data's threads) for this gather from the padded data set, against 0.2-0.3 ms
-    (0.3-0.5 ms of CPU) for the plain gather of the batch without augmentation. Measured before, in a
-    ``tf.data`` map: 0.65-0.97 ms for a gather that computes its indices per pixel, and
-    1.8 ms for the batched one-hot products this layer used before (or for
-    ``where(flip, reverse(x), x)`` alone: TensorFlow's CPU ``SelectV2`` broadcasts slowly).
+    ``tf.data`` input instead (``suite.pipeline.tf_batches``), from a copy of the data set
+    padded once and with draws seeded per batch. ``python bench/preprocessing.py`` times
+    the gather against the plain one.
     """
 
     def __init__(self, pad=0, flip=False, fill=(0, 0, 0), seed=None, **kwargs):
@@ -151,25 +143,6 @@ def flip_crop_table(height, width, pad, flip):
                 source_cols = (width - 1 - cols if mirrored else cols) - right + pad
                 table.append(((rows - down + pad) * (width + 2 * pad) + source_cols).reshape(-1))
     return np.array(table, dtype="int32")
-
-
-def augmentation(augment_cfg, seed, fill):
-    """The augmentation layers the ``augment`` section switches on: ``(flip_crop, others)``.
-
-    ``flip_crop`` (a ``RandomFlipCrop``, or None) works on raw pixels, before the scaling;
-    the others (a list) on scaled images."""
-    flip_crop_layer = None
-    if augment_cfg["flip"] or augment_cfg["crop"]:
-        flip_crop_layer = RandomFlipCrop(augment_cfg["crop"], augment_cfg["flip"], fill, seed=seed, name="flip_crop")
-    others = []
-    if augment_cfg["translate"]:
-        f = augment_cfg["translate"]
-        translate = layers.RandomTranslation(f, f, fill_mode="constant", seed=seed + 2, dtype="float32", name="translate")
-        # Keras marks it not jittable, which would switch XLA off for the whole model; its
-        # JAX implementation (map_coordinates) compiles fine. TensorFlow's does not.
-        translate.supports_jit = keras.backend.backend() == "jax"
-        others.append(translate)
-    return flip_crop_layer, others
 
 
 def wrap(net, mean, std, flip_crop_layer=None, augment_layers=()):

@@ -1,27 +1,24 @@
 """Learning-rate schedules, picked by name in the config's ``schedule`` section.
 
-All of them are ``keras.optimizers.schedules.LearningRateSchedule`` objects driven by
-the optimizer's iteration counter. The counter is part of the saved training state, so
-a resumed run continues its schedule exactly where it stopped. Epoch-based parameters
-(``every``, ``milestones``, ``warmup_epochs``) are turned into iterations with the
-number of steps per epoch. Keras' own schedules are used wherever one fits:
-
-=========== ======================================================= =====================
-name        learning rate at iteration t (epoch e = t // steps)       built on
-=========== ======================================================= =====================
-constant    lr0                                                       --
-step        lr0 * factor ** floor((1 + e) / every)                    StepDecay (below)
-time        lr0 / (1 + decay * t)   (Keras 2's optimizer ``decay``)   InverseTimeDecay
-polynomial  (lr0 - end) * (1 - t / T) ** power + end                  PolynomialDecay
-exponential lr0 * rate ** (t / (every * steps))  (floor if staircase) ExponentialDecay
-piecewise   lr0 * factor ** (number of milestones <= e)               PiecewiseConstantDecay
-cosine      linear 0 -> lr0 over the warmup, then cosine to min_lr    CosineDecay
-=========== ======================================================= =====================
+Each schedule is a function registered in ``SCHEDULES``: it gets the initial learning
+rate, the steps per epoch and the number of epochs, and its keyword-only parameters are
+the ``schedule`` keys it takes (their defaults and rules included; see
+``suite.registry``). It returns a float (a constant rate) or a
+``keras.optimizers.schedules.LearningRateSchedule`` driven by the optimizer's
+iteration counter. The counter is part of the saved training state, so a resumed run
+continues its schedule exactly where it stopped. Epoch-based parameters (``every``,
+``milestones``, ``warmup_epochs``) are turned into iterations with the steps per epoch.
+Keras' own schedules are used wherever one fits; the formulas are in the README.
 """
 
 import keras
 from keras import ops
 from keras.optimizers import schedules
+
+from suite import rules
+from suite.registry import Registry
+
+SCHEDULES = Registry("schedule")
 
 
 @keras.saving.register_keras_serializable(package="suite")
@@ -48,35 +45,72 @@ class StepDecay(schedules.LearningRateSchedule):
                 "every": self.every, "steps_per_epoch": self.steps_per_epoch}
 
 
+@SCHEDULES.register
+def constant(lr, steps_per_epoch, epochs):
+    """lr0 throughout."""
+    return lr
+
+
+@SCHEDULES.register
+def step(lr, steps_per_epoch, epochs, *, factor: rules.FRACTION = 0.5, every: rules.count = 5):
+    """lr0 * factor ** floor((1 + e) / every), the study project's step decay."""
+    return StepDecay(lr, factor, every, steps_per_epoch)
+
+
+@SCHEDULES.register
+def time(lr, steps_per_epoch, epochs, *, decay: rules.NON_NEGATIVE = 0.0):
+    """lr0 / (1 + decay * t): Keras 2's optimizer ``decay``, which Keras 3 dropped."""
+    return schedules.InverseTimeDecay(lr, decay_steps=1, decay_rate=decay)
+
+
+@SCHEDULES.register
+def polynomial(lr, steps_per_epoch, epochs, *, power: rules.POSITIVE = 1.0, end_lr: rules.NON_NEGATIVE = 0.0):
+    """(lr0 - end_lr) * (1 - t / T) ** power + end_lr over the whole run (linear when power is 1)."""
+    return schedules.PolynomialDecay(lr, decay_steps=epochs * steps_per_epoch, end_learning_rate=end_lr, power=power)
+
+
+@SCHEDULES.register
+def exponential(lr, steps_per_epoch, epochs, *, rate: rules.FRACTION = 0.96, every: rules.count = 5,
+                staircase: rules.FLAG = False):
+    """lr0 * rate ** (t / (every * steps per epoch)), floored with ``staircase``."""
+    return schedules.ExponentialDecay(lr, decay_steps=every * steps_per_epoch, decay_rate=rate, staircase=staircase)
+
+
+def _milestones_before_end(params, cfg):
+    milestones, epochs = params["milestones"], cfg["training"]["epochs"]
+    if milestones and milestones[-1] >= epochs:
+        return "milestones", f"{milestones[-1]} is not before the last epoch ({epochs})"
+    return None
+
+
+@SCHEDULES.register(check=_milestones_before_end)
+def piecewise(lr, steps_per_epoch, epochs, *, milestones: rules.MILESTONES = (), factor: rules.FRACTION = 0.5):
+    """lr0 * factor ** (number of milestones <= e), the ResNet paper's."""
+    # Keras switches value *after* a boundary step; "- 1" makes epoch m's first step use the new value.
+    boundaries = [m * steps_per_epoch - 1 for m in milestones]
+    values = [lr * factor ** i for i in range(len(boundaries) + 1)]
+    return schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else lr
+
+
+def _warmup_before_end(params, cfg):
+    epochs = cfg["training"]["epochs"]
+    return ("warmup_epochs", f"must be < training.epochs ({epochs})") if params["warmup_epochs"] >= epochs else None
+
+
+@SCHEDULES.register(check=_warmup_before_end)
+def cosine(lr, steps_per_epoch, epochs, *, warmup_epochs: rules.NON_NEGATIVE = 0.0, min_lr: rules.NON_NEGATIVE = 0.0):
+    """Linear warmup from 0 over ``warmup_epochs``, then cosine decay to ``min_lr``."""
+    total, warmup = epochs * steps_per_epoch, round(warmup_epochs * steps_per_epoch)
+    alpha = min_lr / lr
+    if warmup == 0:
+        return schedules.CosineDecay(lr, decay_steps=total, alpha=alpha)
+    return schedules.CosineDecay(0.0, decay_steps=total - warmup, alpha=alpha, warmup_target=lr, warmup_steps=warmup)
+
+
 def build_schedule(cfg, steps_per_epoch):
     """The learning rate for the optimizer: a float for ``constant``, else a schedule."""
-    s, lr0 = cfg["schedule"], cfg["optimizer"]["lr"]
-    total = cfg["training"]["epochs"] * steps_per_epoch
-    name = s["name"]
-    if name == "constant":
-        return lr0
-    if name == "step":
-        return StepDecay(lr0, s["factor"], s["every"], steps_per_epoch)
-    if name == "time":
-        return schedules.InverseTimeDecay(lr0, decay_steps=1, decay_rate=s["decay"])
-    if name == "polynomial":
-        return schedules.PolynomialDecay(lr0, decay_steps=total, end_learning_rate=s["end_lr"], power=s["power"])
-    if name == "exponential":
-        return schedules.ExponentialDecay(lr0, decay_steps=s["every"] * steps_per_epoch,
-                                          decay_rate=s["rate"], staircase=s["staircase"])
-    if name == "piecewise":
-        # Keras switches value *after* a boundary step; "- 1" makes epoch m's first step use the new value.
-        boundaries = [m * steps_per_epoch - 1 for m in s["milestones"]]
-        values = [lr0 * s["factor"] ** i for i in range(len(boundaries) + 1)]
-        return schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else lr0
-    if name == "cosine":
-        warmup = round(s["warmup_epochs"] * steps_per_epoch)
-        alpha = s["min_lr"] / lr0
-        if warmup == 0:
-            return schedules.CosineDecay(lr0, decay_steps=total, alpha=alpha)
-        return schedules.CosineDecay(0.0, decay_steps=total - warmup, alpha=alpha,
-                                     warmup_target=lr0, warmup_steps=warmup)
-    raise ValueError(f"unknown schedule {name!r}")  # the config check makes this unreachable
+    s = cfg["schedule"]
+    return SCHEDULES.call(s["name"], (cfg["optimizer"]["lr"], steps_per_epoch, cfg["training"]["epochs"]), s)
 
 
 def learning_rate_at(schedule, step):

@@ -157,8 +157,7 @@ def test_flip_crop_in_the_tf_data_input_is_seeded_per_epoch_and_step(cifar):
     """Under TensorFlow the input pipeline flips and crops uint8 batches, padding with the
     fill colour; the draws depend only on (seed, epoch, step), so a pipeline started at
     epoch 5 (a resumed run) serves exactly the batches an earlier-started one does."""
-    from suite.pipeline import EpochCounter
-    from suite.runtime import tf_batches
+    from suite.pipeline import EpochCounter, tf_batches
 
     x, y = cifar.x_train[:48], np.arange(48).astype("int32")  # labels name the source image
     layer = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)

@@ -1,66 +1,38 @@
-"""The files train.py rewrites every epoch, written cheaply: the best checkpoint, the
-training state and the curves."""
+"""The files train.py rewrites every epoch: the best checkpoint and the curves."""
 
 import time
 
-import h5py
 import keras
 import numpy as np
 
 import models
 from callbacks import training_monitor
-from callbacks.checkpoints import WeightsWriter, dataset_names, numpy_values
+from callbacks.checkpoints import BestCheckpoint
 from suite.preprocessing import wrap
 
 
-def datasets(path):
-    with h5py.File(path, "r") as f:
-        return {name: f[name][()] for name in dataset_names(f)}
-
-
-def same_datasets(a, b):
-    a, b = datasets(a), datasets(b)
-    return a.keys() == b.keys() and all(a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]) for k in a)
-
-
-def test_weights_writer_writes_the_file_keras_writes(fixed_batch, tmp_path):
+def test_best_checkpoint_is_keras_own_file_written_atomically(fixed_batch, tmp_path):
+    """The best checkpoint is ``save_weights``' file, loads into a fresh network, leaves no
+    temporary behind, and is left alone when the epoch is no better."""
     x, y = fixed_batch
     net = models.create("resnet20")
     model = wrap(net, [125.3, 123.0, 113.9], [63.0, 62.1, 66.7])
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
     model.fit(x, y, verbose=0)
-    writer = WeightsWriter(net)
-    for step in range(2):  # the first save learns the layout, the second only copies bytes
-        before = numpy_values(net.variables)
-        writer.save(tmp_path / "fast.weights.h5")
-        assert all(np.array_equal(a, b) for a, b in zip(before, numpy_values(net.variables)))
-        net.save_weights(str(tmp_path / "keras.weights.h5"))
-        assert same_datasets(tmp_path / "fast.weights.h5", tmp_path / "keras.weights.h5")
-        fresh = models.create("resnet20")
-        fresh.load_weights(str(tmp_path / "fast.weights.h5"))
-        images = (x.astype("float32") - 120) / 64
-        np.testing.assert_array_equal(fresh.predict_on_batch(images), net.predict_on_batch(images))
-        model.fit(x, y, verbose=0)
-    assert len(writer.layout) == len(net.variables)  # the fast path was taken
-
-
-class Empty(keras.layers.Layer):
-    """A layer with a weight of no elements, which cannot carry a probe number."""
-
-    def build(self, shape):
-        self.nothing = self.add_weight(shape=(0,), initializer="zeros")
-
-    def call(self, x):
-        return x
-
-
-def test_weights_writer_falls_back_to_keras_when_a_variable_cannot_be_told_apart(tmp_path):
-    inputs = keras.Input((4,))
-    net = keras.Model(inputs, keras.layers.Dense(2)(Empty()(inputs)))
-    writer = WeightsWriter(net)
-    writer.save(tmp_path / "a.weights.h5")
-    net.save_weights(str(tmp_path / "b.weights.h5"))
-    assert writer.layout == [] and same_datasets(tmp_path / "a.weights.h5", tmp_path / "b.weights.h5")
+    path = tmp_path / "best.weights.h5"
+    best = BestCheckpoint(net, path, "val_loss", "min",
+                          lambda epoch, value: {"checkpoint": {"kind": "best", "epoch": epoch, "value": value}})
+    best.set_model(model)
+    best.on_epoch_end(0, {"val_loss": 1.5})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.json", "best.weights.h5"]
+    fresh = models.create("resnet20")
+    fresh.load_weights(str(path))
+    images = (x.astype("float32") - 120) / 64
+    np.testing.assert_array_equal(fresh.predict_on_batch(images), net.predict_on_batch(images))
+    written = path.read_bytes()
+    model.fit(x, y, verbose=0)
+    best.on_epoch_end(1, {"val_loss": 1.7})  # worse: nothing rewritten
+    assert path.read_bytes() == written and (best.best_epoch, best.best) == (1, 1.5)
 
 
 def run_epochs(monitor, epochs, gap):

@@ -11,6 +11,7 @@ import pytest
 
 import train
 from conftest import REPO, train_run
+from suite import model_files
 from suite.config import load_config
 from suite.schedules import build_schedule, learning_rate_at
 
@@ -53,7 +54,7 @@ def test_learning_rate_of_every_epoch_is_in_the_history(tmp_path):
 
 
 def test_missing_graphviz_warns_once_and_training_goes_on(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(train.shutil, "which", lambda name: None)
+    monkeypatch.setattr(model_files.shutil, "which", lambda name: None)
     code, run = train_run(tmp_path, "model.name=shallownet", "model.params={}", "data.source=cifar10",
                           "data.subset=5", "data.test_subset=2", "training.epochs=1")
     assert code == 0 and (run / "metrics.json").exists() and not (run / "model.png").exists()

@@ -1,0 +1,31 @@
+"""A network's summary and diagram, as a run folder's ``model.txt`` and ``model.png``
+(and ``python -m models NAME --diagram``)."""
+
+import io
+import shutil
+import sys
+
+import keras
+
+
+def summary_text(net):
+    buffer = io.StringIO()
+    net.summary(print_fn=lambda line, *a, **k: buffer.write(line + "\n"))
+    return buffer.getvalue()
+
+
+def write_diagram(net, path):
+    """``keras.utils.plot_model``; without Graphviz, one warning and training goes on."""
+    try:
+        import pydot  # noqa: F401
+    except ImportError:
+        pydot = None
+    if pydot is None or shutil.which("dot") is None:
+        missing = "the pydot package" if pydot is None else "Graphviz's `dot` program"
+        print(f"warning: no model diagram ({missing} not found); install Graphviz to get model.png "
+              "(apt-get install graphviz, brew install graphviz, or conda install graphviz)", file=sys.stderr)
+        return
+    try:
+        keras.utils.plot_model(net, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=72)
+    except Exception as e:  # a diagram is never worth a failed run
+        print(f"warning: no model diagram ({type(e).__name__}: {e})", file=sys.stderr)

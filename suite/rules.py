@@ -1,0 +1,75 @@
+"""The rules a config value must pass, and ``Setting``: a default, its rule and its help.
+
+A rule is a callable ``value -> message or None``; the message completes
+``<file>: <dotted key>: ...``. Registered functions (``suite.registry``) name their
+rules as annotations; ``suite.config`` lists the other settings as ``Setting``s.
+"""
+
+import difflib
+from typing import NamedTuple
+
+REQUIRED = object()  # a Setting default that the config must give
+
+
+class Setting(NamedTuple):
+    default: object
+    rule: object
+    help: str
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class Rule:
+    """``ok(value)`` must hold; else "must be <text>, got <value>"."""
+
+    def __init__(self, ok, text, show=repr):
+        self.ok, self.text, self.show = ok, text, show
+
+    def __call__(self, value):
+        return None if self.ok(value) else f"must be {self.text}, got {self.show(value)}"
+
+
+def count(value):
+    """An integer >= 1 (epochs, batch sizes)."""
+    if not is_int(value):
+        return f"must be an integer, got {value!r}"
+    return None if value >= 1 else f"must be >= 1, got {value}"
+
+
+count.text = "an integer >= 1"
+
+
+def choice(*options):
+    """One of ``options`` (a callable returning them, for a registry's names), with a did-you-mean."""
+
+    def check(value):
+        allowed = options[0]() if len(options) == 1 and callable(options[0]) else options
+        if value in allowed and type(value) in {type(c) for c in allowed}:
+            return None
+        close = difflib.get_close_matches(str(value), [str(c) for c in allowed], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"unknown value {value!r}{hint}; choose from {', '.join(map(str, allowed))}"
+
+    return check
+
+
+FLAG = Rule(lambda v: isinstance(v, bool), "true or false")
+POSITIVE = Rule(lambda v: is_number(v) and v > 0, "a number > 0")
+NON_NEGATIVE = Rule(lambda v: is_number(v) and v >= 0, "a number >= 0")
+UNIT = Rule(lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+FRACTION = Rule(lambda v: is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+OPTIONAL_POSITIVE = Rule(lambda v: v is None or (is_number(v) and v > 0), "null or a number > 0")
+OPTIONAL_COUNT = Rule(lambda v: v is None or (is_int(v) and v >= 1), "null or an integer >= 1")
+SEED = Rule(lambda v: is_int(v) and v >= 0, "an integer >= 0")
+TEXT = Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty string")
+OPTIONAL_TEXT = Rule(lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "a non-empty string")
+MAPPING = Rule(lambda v: isinstance(v, dict), "a mapping of the model's knobs", show=lambda v: type(v).__name__)
+AUTO_OR_COUNT = Rule(lambda v: v == "auto" or (is_int(v) and v >= 1), "auto or an integer >= 1")
+MILESTONES = Rule(lambda v: isinstance(v, list) and all(is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
+                  "a sorted list of distinct epochs >= 1")
