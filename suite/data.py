@@ -24,7 +24,7 @@ TEST_BATCH = "test_batch"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = REPO_ROOT / "data" / "cifar10_sample.npz"
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "cifar-10-batches-py"
-MAX_BATCH_BYTES = 64 << 20  # the official batches are 30.7 MB; a .tar.gz can inflate far past that
+MAX_BATCH_BYTES = 64 << 20  # a batch's 10,000 images are 30.7 MB; a .tar.gz can inflate far past that
 HOW_TO_POINT = ("point data.path in the config, or the CIFAR10_PATH environment variable, at a "
                 "folder of the official python batches, cifar-10-python.tar.gz, or an .npz")
 
