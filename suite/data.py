@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from suite import safe_pickle
 from suite.errors import UserError
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
@@ -23,6 +24,7 @@ TEST_BATCH = "test_batch"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = REPO_ROOT / "data" / "cifar10_sample.npz"
 KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "cifar-10-batches-py"
+MAX_BATCH_BYTES = 64 << 20  # a batch's 10,000 images are 30.7 MB; a .tar.gz can inflate far past that
 HOW_TO_POINT = ("point data.path in the config, or the CIFAR10_PATH environment variable, at a "
                 "folder of the official python batches, cifar-10-python.tar.gz, or an .npz")
 
@@ -95,7 +97,13 @@ def load_cifar10(path=None, source="cifar10"):
 def _open_member(path):
     if not path.exists():
         raise UserError(f"{path}: missing; a CIFAR-10 folder holds {', '.join(TRAIN_BATCHES)} and {TEST_BATCH}")
+    _check_size(path.stat().st_size, path)
     return open(path, "rb")
+
+
+def _check_size(size, where):
+    if size > MAX_BATCH_BYTES:
+        raise UserError(f"{where}: {size:,} bytes, more than a CIFAR-10 batch file ({MAX_BATCH_BYTES:,} at most)")
 
 
 def _read_batches(open_member, where):
@@ -104,9 +112,11 @@ def _read_batches(open_member, where):
     names = CLASS_NAMES
     try:
         with open_member("batches.meta") as f:
-            meta = pickle.load(f, encoding="bytes")
+            meta = safe_pickle.load(f, f"{where}/batches.meta")
         names = [n.decode() if isinstance(n, bytes) else n for n in meta[b"label_names"]]
-    except (UserError, OSError, KeyError, pickle.UnpicklingError, EOFError):
+    except safe_pickle.Refused:
+        raise
+    except (UserError, OSError, KeyError, TypeError, pickle.UnpicklingError, EOFError):
         pass  # the meta file is optional; the names are fixed anyway
     return Cifar10(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
                    x_test, y_test, source=where, class_names=names)
@@ -115,10 +125,17 @@ def _read_batches(open_member, where):
 def _read_batch(open_member, name, where):
     with open_member(name) as f:
         try:
-            batch = pickle.load(f, encoding="bytes")
+            batch = safe_pickle.load(f, f"{where}/{name}")
             data, labels = batch[b"data"], batch[b"labels"]
+        except safe_pickle.Refused:
+            raise
         except Exception as e:  # truncated files raise EOFError, UnpicklingError, ValueError...
             raise UserError(f"{where}/{name}: truncated or not a CIFAR-10 batch ({type(e).__name__}: {e})") from None
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and isinstance(labels, list)
+            and all(type(v) is int for v in labels)):
+        # numpy would expand nested lists (which a small pickle can share without bound) before any check
+        raise UserError(f"{where}/{name}: expected a uint8 numpy image array and a list of integer labels, "
+                        f"got {type(data).__name__} {getattr(data, 'dtype', '')} and {type(labels).__name__}")
     data = np.asarray(data, dtype=np.uint8)
     if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
         raise UserError(f"{where}/{name}: expected a (N, 3072) image array with N labels, "
@@ -138,6 +155,7 @@ def _read_tarball(path):
         def open_member(name):
             if name not in members:
                 raise UserError(f"{path}: has no member {name}; expected the official cifar-10-python.tar.gz")
+            _check_size(members[name].size, f"{path}: member {name}")
             return tar.extractfile(members[name])
 
         try:
