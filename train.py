@@ -19,14 +19,13 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the header
 
 from suite.config import SCHEDULE_KEYS, dump_config, load_config, monitor_mode, steps_per_epoch  # noqa: E402
-from suite.atomic import write_json, write_text  # noqa: E402
+from suite.atomic import sync_folder, temporary_dir, write_json, write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
 
@@ -234,7 +233,7 @@ def new_run_dir(cfg):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        draft = Path(tempfile.mkdtemp(prefix=f".{cfg['name']}-", suffix=".tmp", dir=root))
+        draft = temporary_dir(root, prefix=f".{cfg['name']}-")
         write_text(draft / "config.yaml", dump_config(cfg))
         for n in range(1, 1000):
             run_dir = root / (f"{cfg['name']}-{stamp}" + (f"-{n}" if n > 1 else ""))
@@ -242,6 +241,7 @@ def new_run_dir(cfg):
                 continue
             try:
                 draft.rename(run_dir)
+                sync_folder(root)
                 return run_dir
             except OSError:  # another process took the name in between
                 continue
