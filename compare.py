@@ -5,8 +5,8 @@
     python compare.py table outputs --md runs.md --csv runs.csv
 
 A RUN is a run folder (one that holds ``history.json``) or a folder of run folders, such
-as ``outputs/``, which stands for the runs in it; folders without ``history.json`` are
-skipped with a warning. Runs are labelled with their folder names, or with ``--labels``.
+as ``outputs/``, which stands for the runs in it; folders without ``history.json``, or
+whose ``history.json`` is broken or holds no epoch, are skipped with a warning. Runs are labelled with their folder names, or with ``--labels``.
 
 ``curves`` overlays training and validation loss and accuracy and the learning rate per
 epoch, one colour per run (default file: ``outputs/compare-<timestamp>.png``). ``table``
