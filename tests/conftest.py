@@ -39,7 +39,11 @@ def socket_timeout(seconds):
 
 @functools.cache
 def cifar_folder():
-    """The folder of CIFAR-10 python batches the tests read; UserError if there is none."""
+    """The folder of CIFAR-10 python batches the tests read; UserError if there is none.
+
+    A relative ``$CIFAR10_PATH`` (CI's) is made absolute, for tests that change folder."""
+    if os.environ.get("CIFAR10_PATH"):
+        os.environ["CIFAR10_PATH"] = os.path.abspath(os.environ["CIFAR10_PATH"])
     path = resolve_source()
     if path is None:
         from suite.quiet import import_keras
