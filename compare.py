@@ -5,8 +5,8 @@
     python compare.py table outputs --md runs.md --csv runs.csv
 
 A RUN is a run folder (one that holds ``history.json``) or a folder of run folders, such
-as ``outputs/``, which stands for the runs in it; folders without ``history.json`` are
-skipped with a warning. Runs are labelled with their folder names, or with ``--labels``.
+as ``outputs/``, which stands for the runs in it; folders without ``history.json``, or
+whose ``history.json`` is broken or holds no epoch, are skipped with a warning. Runs are labelled with their folder names, or with ``--labels``.
 
 ``curves`` overlays training and validation loss and accuracy and the learning rate per
 epoch, one colour per run (default file: ``outputs/compare-<timestamp>.png``). ``table``
@@ -173,19 +173,31 @@ def read_history(run_dir):
     return history
 
 
-# ----------------------------------------------------------------------------- curves
-def curves(runs, labels, output, title):
-    from suite.plots import plot_runs, series
+def readable_histories(runs, labels, purpose):
+    """``{label: history}`` of the runs whose history.json holds at least one epoch.
+
+    The others (a broken or empty history.json) are skipped with a warning each; when
+    none is left, one error says so (exit status 2).
+    """
+    from suite.plots import series
 
     histories = {}
     for run_dir, label in zip(runs, labels):
-        history = read_history(run_dir)
-        if not history or not (series(history, "loss")[0] or series(history, "val_loss")[0]):
+        history = read_history(run_dir)  # None (with a warning) when broken
+        if history is not None and not (series(history, "loss")[0] or series(history, "val_loss")[0]):
             warn(f"skipping {run_dir}: history.json has no epochs")
-            continue
-        histories[label] = history
+        elif history is not None:
+            histories[label] = history
     if not histories:
-        raise UserError("none of the runs has a finished epoch to plot")
+        raise UserError(f"none of the runs has a readable history.json with a finished epoch {purpose}")
+    return histories
+
+
+# ----------------------------------------------------------------------------- curves
+def curves(runs, labels, output, title):
+    from suite.plots import plot_runs
+
+    histories = readable_histories(runs, labels, "to plot")
     path = figure_path(output)
     plot_runs(histories, path, title or f"Learning curves of {len(histories)} run{'s' * (len(histories) != 1)}")
     print(path)
@@ -228,10 +240,9 @@ COLUMNS = (
 )
 
 
-def summarise(run_dir, label):
+def summarise(run_dir, label, history):
     """One table row of raw values (None where the run folder does not have them)."""
     run_dir = Path(run_dir)
-    history = read_history(run_dir) or {}
     metrics = read_json(run_dir / "metrics.json")
     metrics = metrics if isinstance(metrics, dict) else {}
     cfg = read_config(run_dir / "config.yaml") or {}
@@ -331,7 +342,8 @@ def to_csv(rows):
 def table(runs, labels, md_path, csv_path):
     from suite.atomic import write_text
 
-    rows = [summarise(run_dir, label) for run_dir, label in zip(runs, labels)]
+    histories = readable_histories(runs, labels, "to list")
+    rows = [summarise(run_dir, label, histories[label]) for run_dir, label in zip(runs, labels) if label in histories]
     markdown = to_markdown(rows)
     for path, text in ((md_path, markdown), (csv_path, to_csv(rows) if csv_path else None)):
         if not path:

@@ -3,14 +3,14 @@ figure files.
 
 ``<root>/<stem>-<YYYYmmdd-HHMMSS>``, then ``-2``, ``-3``, ... within the same second.
 Folders are made with mode 0o777, so the umask decides their permissions, as ``mkdir``
-does.
+does; the parent is synced after a folder appears in it.
 """
 
 import datetime
 import os
-import secrets
 from pathlib import Path
 
+from suite.atomic import sync_folder, temporary_dir
 from suite.errors import UserError
 
 TRIES = 1000
@@ -44,11 +44,11 @@ def new_folder(root, stem, what, fill=None):
         _make_root(root, None)
         draft = None
         if fill is not None:
-            draft = root / f".{stem}-{secrets.token_hex(4)}.tmp"
-            os.mkdir(draft, 0o777)
+            draft = temporary_dir(root, prefix=f".{stem}-")
             fill(draft)
         for folder in stamped_names(root, stem):
             if _claim(folder, draft):
+                sync_folder(root)  # the new name survives a power loss
                 return folder
     except OSError as e:
         raise UserError(f"{what} {root} ({e.strerror})") from None

@@ -1,16 +1,81 @@
-"""Shared fixtures: the real CIFAR-10 (from CIFAR10_PATH, as CI sets it) and small slices of it."""
+"""Shared fixtures: the real CIFAR-10, found where the suite finds it, and small slices of it.
 
+The tests read the data the way ``train.py`` does (``suite.data.resolve_source``):
+``$CIFAR10_PATH`` (CI sets it to ``../shared/data/cifar-10-batches-py``), else Keras'
+cache (``~/.keras/datasets/cifar-10-batches-py``), else Keras' download on a machine that
+is online. With none of them the session stops before the first test with one line that
+says where to put the data, instead of failing every test that needs it.
+"""
+
+import contextlib
+import functools
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-os.environ.setdefault("CIFAR10_PATH", str(REPO.parent / "shared" / "data" / "cifar-10-batches-py"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.data import load_cifar10  # noqa: E402
+from suite.data import KERAS_CACHE, check_source, load_cifar10, resolve_source  # noqa: E402
+from suite.errors import UserError  # noqa: E402
+
+# Keras' download sets no timeout: a network that drops packets would hold the session
+# for minutes before the first test. This bounds every connect and every read.
+DOWNLOAD_TIMEOUT_S = 30
+
+
+@contextlib.contextmanager
+def socket_timeout(seconds):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@functools.cache
+def cifar_folder():
+    """The folder of CIFAR-10 python batches the tests read; UserError if there is none.
+
+    A relative ``$CIFAR10_PATH`` (CI's) is made absolute, for tests that change folder."""
+    if os.environ.get("CIFAR10_PATH"):
+        os.environ["CIFAR10_PATH"] = os.path.abspath(os.environ["CIFAR10_PATH"])
+    path = resolve_source()
+    if path is None:
+        from suite.quiet import import_keras
+        keras = import_keras()
+        try:
+            with socket_timeout(DOWNLOAD_TIMEOUT_S):
+                keras.datasets.cifar10.load_data()  # into Keras' cache, where the suite then finds it
+        except Exception as e:
+            reason = " ".join(f"{type(e).__name__}: {e}".split())
+            raise UserError(f"CIFAR10_PATH is not set, {KERAS_CACHE} does not exist and Keras' download "
+                            f"failed ({reason})") from None
+        path = KERAS_CACHE
+    folder = check_source(path, "CIFAR10_PATH" if os.environ.get("CIFAR10_PATH") else "Keras' cache")
+    if not folder.is_dir():
+        raise UserError(f"CIFAR10_PATH: {folder} is a file; the tests need the folder of python batches")
+    return folder
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal's header, which names the folder
+def pytest_sessionstart(session):
+    """Stop before the first test if there is no data: pytest prints a UsageError as one
+    line (``ERROR: ...``, exit status 4), where ``pytest.exit`` prints two."""
+    try:
+        cifar_folder()
+    except UserError as e:
+        raise pytest.UsageError(f"the tests need the real CIFAR-10: {e}. Put the official python batches "
+                                f"(cifar-10-batches-py from https://www.cs.toronto.edu/~kriz/cifar.html) in "
+                                f"{KERAS_CACHE}, or set CIFAR10_PATH to that folder") from None
+
+
+def pytest_report_header(config):
+    return f"CIFAR-10 for the tests: {cifar_folder()}"
 
 
 @pytest.fixture(scope="session")

@@ -243,3 +243,27 @@ def test_tensorboard_learning_rate_matches_history(runs):
         history = read(run_dir, "history.json")
         logged = tensorboard_scalars(run_dir / "tensorboard" / "train")["epoch_learning_rate"]
         assert [logged[e - 1] for e in history["epoch"]] == pytest.approx(history["learning_rate"], rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- broken histories
+def test_table_skips_runs_with_a_broken_history(runs, tmp_path, capsys):
+    good = next(iter(runs.values()))
+    broken = {"truncated": '{"epoch": [1, 2], "loss": [2.3', "not a dict of lists": "[1, 2]", "no epochs": "{}"}
+    for name, text in broken.items():
+        folder = tmp_path / "outputs" / name
+        shutil.copytree(good, folder)
+        (folder / "history.json").write_text(text)
+
+    assert compare.main(["table", str(good), str(tmp_path / "outputs")]) == 0
+    out, err = capsys.readouterr()
+    rows = [line for line in out.splitlines()[2:] if line.startswith("| ")]
+    assert len(rows) == 1 and rows[0].startswith(f"| {good.name} |")  # no row of dashes for the broken ones
+    warnings = err.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: ") for w in warnings)
+    assert all(any(str(tmp_path / "outputs" / name) in w for w in warnings) for name in broken)
+
+    assert compare.main(["table", str(tmp_path / "outputs"), "--md", str(tmp_path / "runs.md")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and not (tmp_path / "runs.md").exists()
+    assert err.strip().splitlines()[-1] == ("error: none of the runs has a readable history.json "
+                                            "with a finished epoch to list")

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import train
-from conftest import REPO, train_run
+from conftest import REPO, cifar_folder, train_run
 
-CIFAR = Path(os.environ["CIFAR10_PATH"]).resolve()
+CIFAR = cifar_folder().resolve()
 SMALL = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10",
          "data.test_subset=5", "training.batch_size=20"]
 
