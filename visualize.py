@@ -18,7 +18,6 @@ is printed.
 """
 
 import argparse
-import datetime
 import os
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from suite.errors import UserError, run_cli  # noqa: E402
+from suite.folders import new_folder  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
 
 MAX_FILTERS, MAX_CHANNELS, MAX_MAPS = 16, 16, 64
@@ -85,7 +85,7 @@ def run(args):
         images, _, titles = pick_images(args, [args.index])
     elif args.command == "gradcam":
         images, labels, titles = gradcam_images(net, scale, args)
-    out = new_folder(Path(args.out_dir), f"visualize-{name}-{args.command}")  # after every check
+    out = new_folder(Path(args.out_dir), f"visualize-{name}-{args.command}", "--out-dir: cannot create a folder in")
     if args.command == "filters":
         draw_filters(layer, out, name, rgb=layer is first)
     elif args.command == "features":
@@ -123,8 +123,8 @@ def pick_images(args, indices):
     """``(uint8 images, true labels or None, titles)``: files given with --image, else the
     test images at ``indices``."""
     if getattr(args, "image", None):
-        from suite.images import read_image
-        images = np.stack([read_image(p, 32) for p in args.image])
+        from suite.images import open_image
+        images = np.stack([open_image(p, 32) for p in args.image])
         return images, None, [Path(p).name for p in args.image]
     from suite.data import load_cifar10
     data = load_cifar10(args.data_path)
@@ -238,23 +238,6 @@ def _grid(count, cols, size):
 def _save(fig, path):
     from suite.plots import save
     save(fig, path)
-
-
-def new_folder(root, stem):
-    """``<root>/<stem>-<timestamp>``, created now; an existing folder is never reused."""
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        for n in range(1, 1000):
-            out = root / (f"{stem}-{stamp}" + (f"-{n}" if n > 1 else ""))
-            try:
-                out.mkdir()
-                return out
-            except FileExistsError:
-                continue
-    except OSError as e:
-        raise UserError(f"--out-dir: cannot create a folder in {root} ({e.strerror})") from None
-    raise UserError(f"--out-dir: too many folders named {stem}-{stamp} in {root}")
 
 
 if __name__ == "__main__":

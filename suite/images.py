@@ -11,7 +11,7 @@ decoders are tried, so an odd file never reaches PIL's other parsers.
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from suite.errors import UserError
 
@@ -20,8 +20,10 @@ FORMATS = ("PNG", "JPEG")
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's guard is process-wide; this only tightens its default
 
 
-def open_image(path):
-    """The image at ``path`` as a (height, width, 3) uint8 RGB array.
+def open_image(path, size=None):
+    """The image at ``path``, turned upright as its EXIF orientation says (phone photos),
+    as a (height, width, 3) uint8 RGB array; with ``size``, as a ``(size, size, 3)`` one
+    (``to_square``).
 
     An unreadable, truncated, non-PNG/JPEG or too large file raises UserError with one
     line that names it.
@@ -30,10 +32,19 @@ def open_image(path):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path, formats=FORMATS) as im:
-                return np.array(im.convert("RGB"), dtype=np.uint8)
+                rgb = ImageOps.exif_transpose(im).convert("RGB")  # upright, as its EXIF orientation says
+                return np.array(rgb if size is None else to_square(rgb, size), dtype=np.uint8)
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise UserError(f"{path}: declares more than {MAX_PIXELS:,} pixels; refused before decoding") from None
     except FileNotFoundError:
         raise UserError(f"{path}: no such image file") from None
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError... for damaged files
         raise UserError(f"{path}: not a readable {' or '.join(FORMATS)} image ({type(e).__name__}: {e})") from None
+
+
+def to_square(rgb, size):
+    """How a photo becomes a CIFAR-sized input: the largest centred square is cut out
+    (CIFAR-10 images are square, the object filling the frame), then shrunk to ``size`` x
+    ``size`` with antialiasing (PIL's Lanczos filter), so fine detail averages out instead
+    of aliasing."""
+    return ImageOps.fit(rgb, (size, size), method=Image.Resampling.LANCZOS, centering=(0.5, 0.5))
