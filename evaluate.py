@@ -3,6 +3,7 @@ the most confused classes, a confusion matrix and a grid of misclassified images
 
     python evaluate.py --run outputs/allcnn_c-20261122-153000                  # the run's best.weights.h5
     python evaluate.py --run outputs/allcnn_c-20261122-153000 --checkpoint final
+    python evaluate.py --pretrained minivggnet                                  # shipped weights, by name
     python evaluate.py --weights weights/allcnn_c.weights.h5                    # model from the .json sidecar
     python evaluate.py --weights weights/allcnn_c.weights.h5 --data sample      # the quick-start sample
     python evaluate.py --weights x.weights.h5 --config configs/allcnn_c_pretrain.yaml
@@ -45,6 +46,7 @@ from suite.preprocessing import wrap  # noqa: E402
 from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
+from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
 # (README, Evaluating weights: Speed).
@@ -54,11 +56,7 @@ GPU_BATCH_SIZE = 1000
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Evaluate CIFAR-10 weights on the test set and write a report.")
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--weights", help="a weights file: Keras 3 .weights.h5 or Keras 2 .h5/.hdf5")
-    what.add_argument("--run", metavar="RUN_DIR", help="a train.py run folder: evaluates its best.weights.h5")
-    p.add_argument("--checkpoint", choices=("best", "final"), default="best",
-                   help="with --run: which checkpoint (default: best)")
+    add_weights_arguments(p)  # --weights (Keras 3 .weights.h5 or Keras 2 .h5/.hdf5), --run, --pretrained
     p.add_argument("--config", help="the model and normalisation from this experiment config (YAML)")
     p.add_argument("--model", help="the model by registry name (needed for legacy files, which have no sidecar)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -124,22 +122,6 @@ def check_arguments(args):
         raise UserError("give the model either with --model or with --config, not both")
     if args.data == "sample" and args.data_path:
         raise UserError("--data sample reads the sample in data/; drop --data-path or use --data cifar10")
-    if args.checkpoint != "best" and not args.run:
-        raise UserError("--checkpoint goes with --run")
-
-
-def weights_file(args):
-    """``(weights path, run folder or None)`` from ``--weights`` or ``--run`` and ``--checkpoint``."""
-    if not args.run:
-        return Path(args.weights), None
-    run_dir = Path(args.run)
-    if not run_dir.is_dir():
-        raise UserError(f"--run {run_dir}: no such folder")
-    weights = run_dir / f"{args.checkpoint}.weights.h5"
-    if not weights.is_file():
-        raise UserError(f"{run_dir}: no {weights.name}; not a finished train.py run folder"
-                        + (" (final.weights.h5 is written when a run completes)" if args.checkpoint == "final" else ""))
-    return weights, run_dir
 
 
 def model_spec(args, weights, run_dir, fmt):

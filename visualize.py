@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.folders import new_folder  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
+from suite.weight_source import add_arguments as add_weights_arguments, weights_file, weights_name  # noqa: E402
 
 MAX_FILTERS, MAX_CHANNELS, MAX_MAPS = 16, 16, 64
 
@@ -37,11 +38,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description="Draw a network's filters, feature maps and Grad-CAM heatmaps.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{filters,features,gradcam,layers}")
     common = argparse.ArgumentParser(add_help=False)
-    what = common.add_mutually_exclusive_group(required=True)
-    what.add_argument("--pretrained", metavar="NAME", help="weights that ship in weights/, by name")
-    what.add_argument("--weights", help="a .weights.h5 file with its .json sidecar")
-    what.add_argument("--run", metavar="RUN_DIR", help="a train.py run folder")
-    common.add_argument("--checkpoint", choices=("best", "final"), default="best", help="with --run (default: best)")
+    add_weights_arguments(common)
     common.add_argument("--layer", help="a conv layer by name (see the `layers` command)")
     common.add_argument("--out-dir", default="outputs", help="where the new folder goes (default: outputs)")
     common.add_argument("--data-path", help="CIFAR-10 for the test images (default: $CIFAR10_PATH, Keras' cache)")
@@ -69,7 +66,7 @@ def run(args):
     from models.pretrained import load_with_sidecar
     from suite import gradcam
 
-    path = weights_path(args)
+    path, _ = weights_file(args)
     net, sidecar = load_with_sidecar(path, models.create)
     pre = sidecar["preprocessing"]
     scale = Scaling(pre["mean"], pre["std"])
@@ -80,7 +77,7 @@ def run(args):
         return 0
     first = gradcam.conv_layers(net)[0] if gradcam.conv_layers(net) else gradcam.conv_layer(net)  # (raises)
     layer = gradcam.conv_layer(net, args.layer) if args.layer or args.command == "gradcam" else first
-    name = Path(args.run).name if args.run else args.pretrained or Path(path).name.split(".")[0]
+    name = weights_name(args, path)
     if args.command == "features":
         images, _, titles = pick_images(args, [args.index])
     elif args.command == "gradcam":
@@ -97,18 +94,6 @@ def run(args):
 
 
 # ----------------------------------------------------------------------------- inputs
-def weights_path(args):
-    from models.pretrained import pretrained_weights
-    if args.pretrained:
-        return pretrained_weights(args.pretrained)
-    if args.run:
-        path = Path(args.run) / f"{args.checkpoint}.weights.h5"
-        if not path.is_file():
-            raise UserError(f"--run {args.run}: no {path.name}; not a train.py run folder with that checkpoint")
-        return path
-    return Path(args.weights)
-
-
 class Scaling:
     """uint8 images to what the network takes: ``(x - mean) / std`` per channel."""
 

@@ -59,6 +59,15 @@ def test_pretrained_refuses_knobs_the_weights_do_not_have():
         models.create("allcnn_c", pretrained=True, final_relu=True)
 
 
+def test_evaluate_takes_pretrained_weights_by_name(tmp_path, capsys):
+    from test_evaluate import evaluate_main, metrics_of, one_error_line as one_line
+    code, out, _, report = evaluate_main(tmp_path, capsys, "--pretrained", "allcnn_c", "--limit", "300")
+    assert code == 0 and "weights/allcnn_c.weights.h5" in out
+    assert metrics_of(report)["images"] == 300 and metrics_of(report)["model"] == "allcnn_c"
+    code, _, err, report = evaluate_main(tmp_path, capsys, "--pretrained", "allcnn")
+    assert "no pretrained weights named 'allcnn' (did you mean 'allcnn_c'?)" in one_line(code, err, report)
+
+
 def test_results_readme_is_what_the_records_make(tmp_path):
     copy = tmp_path / "results"
     shutil.copytree(REPO / "results", copy)

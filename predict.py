@@ -1,0 +1,187 @@
+"""Classify your own images with trained weights: the top classes and their probabilities.
+
+    python predict.py photo.jpg --pretrained allcnn_c
+    python predict.py photos/ --run outputs/resnet20-20261201-204253 --top 5 --csv predictions.csv
+    python predict.py --kaggle kaggle/test -o submission.csv --pretrained allcnn_c
+
+An argument is an image file (PNG or JPEG, any size) or a folder, which stands for the
+``.png``/``.jpg``/``.jpeg`` files in it. Each image is turned upright as its EXIF says,
+cut to its largest centred square and shrunk to 32x32 (``suite.images``), on several
+threads at once. A file that cannot be read gets one ``error:`` line naming it; the other
+images are still classified, and the exit status is 1.
+
+``--kaggle DIR`` reads the Kaggle CIFAR-10 competition's test folder (``1.png`` ...
+``300000.png``) and writes its submission file (``id,label`` with class names, ids in
+numeric order, every image): any unreadable image or non-numeric name is an error, and
+the file is written only when complete.
+"""
+
+import argparse
+import concurrent.futures
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from suite.quiet import import_keras  # noqa: E402
+
+keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
+
+import numpy as np  # noqa: E402
+
+import models  # noqa: E402
+from models.pretrained import load_with_sidecar  # noqa: E402
+from suite.atomic import write_text  # noqa: E402
+from suite.errors import UserError, run_cli  # noqa: E402
+from suite.images import open_image  # noqa: E402
+from suite.preprocessing import wrap  # noqa: E402
+from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
+
+EXTENSIONS = (".png", ".jpg", ".jpeg")
+CHUNK = 2048        # images decoded and classified at a time (bounds the memory for 300,000 images)
+BATCH_SIZE = 250
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Classify image files with trained CIFAR-10 weights.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of them")
+    add_weights_arguments(p)
+    p.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image (default: 3)")
+    p.add_argument("--csv", metavar="FILE", help="also write the predictions as CSV")
+    p.add_argument("--kaggle", metavar="DIR", help="the Kaggle competition's test folder: write its submission")
+    p.add_argument("-o", "--output", metavar="FILE", help="with --kaggle: the submission file (default: submission.csv)")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    return run_cli(run, parse_args(argv))
+
+
+def run(args):
+    check_arguments(args)
+    files = kaggle_files(Path(args.kaggle)) if args.kaggle else image_files(args.images)
+    model, classes = load_model(args)
+    results, failed = classify(model, files, args.workers, strict=bool(args.kaggle))
+    if args.kaggle:
+        path = Path(args.output or "submission.csv")
+        write_text(path, submission(files, results, classes))
+        print(f"{path}: {len(files):,} predictions")
+        return 0
+    for path, probs in results:
+        order = np.argsort(-probs, kind="stable")[:args.top]
+        print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in order))
+    if args.csv:
+        write_text(args.csv, predictions_csv(results, classes, args.top))
+    if failed:
+        print(f"{failed} of {len(files)} images could not be read", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def check_arguments(args):
+    if args.top < 1:
+        raise UserError(f"--top must be >= 1, got {args.top}")
+    if args.workers < 1:
+        raise UserError(f"--workers must be >= 1, got {args.workers}")
+    if args.kaggle and args.images:
+        raise UserError("--kaggle reads the competition's test folder; give no other images")
+    if not args.kaggle and not args.images:
+        raise UserError("give image files or folders to classify, or --kaggle DIR")
+    if args.output and not args.kaggle:
+        raise UserError("-o goes with --kaggle (use --csv for other images)")
+
+
+def image_files(arguments):
+    """The files the arguments name, in order; a folder stands for its image files, sorted."""
+    files = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+            if not found:
+                raise UserError(f"{path}: no {'/'.join(EXTENSIONS)} files in this folder")
+            files += found
+        else:
+            files.append(path)  # a missing or odd file is reported when it is read
+    return files
+
+
+def kaggle_files(folder):
+    """The competition's test images ``<id>.png``, in numeric order of their ids."""
+    if not folder.is_dir():
+        raise UserError(f"--kaggle {folder}: no such folder")
+    files = [p for p in folder.iterdir() if p.is_file()]
+    odd = [p.name for p in files if not (p.stem.isdigit() and p.suffix.lower() == ".png")]
+    if odd:
+        raise UserError(f"--kaggle {folder}: {odd[0]} is not <id>.png, as the competition's test images are "
+                        f"({len(odd)} such file{'s' * (len(odd) != 1)})")
+    if not files:
+        raise UserError(f"--kaggle {folder}: no images")
+    return sorted(files, key=lambda p: int(p.stem))
+
+
+def load_model(args):
+    """The network with its input scaling built in (uint8 in, probabilities out), and its class names."""
+    path, _ = weights_file(args)
+    net, sidecar = load_with_sidecar(path, models.create)
+    pre = sidecar["preprocessing"]
+    classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
+    return wrap(net, pre["mean"], pre["std"]), classes
+
+
+def classify(model, files, workers, strict):
+    """``([(path, probabilities)], failures)``, decoding ``workers`` images at a time. A
+    file that cannot be read is an ``error:`` line (``strict``: a UserError)."""
+    results, failed = [], 0
+    progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > CHUNK else None
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for start in range(0, len(files), CHUNK):
+            chunk = files[start:start + CHUNK]
+            images, good = [], []
+            for path, image in zip(chunk, pool.map(_decode, chunk)):
+                if isinstance(image, UserError):
+                    if strict:
+                        raise image
+                    print(f"error: {image}", file=sys.stderr)
+                    failed += 1
+                else:
+                    images.append(image)
+                    good.append(path)
+            if images:
+                probs = model.predict(np.stack(images), batch_size=BATCH_SIZE, verbose=0)
+                results += zip(good, probs)
+            if progress is not None:
+                progress.update(start + len(chunk))
+    return results, failed
+
+
+def _decode(path):
+    try:
+        return open_image(path, 32)
+    except UserError as e:
+        return e
+
+
+def submission(files, results, classes):
+    """The competition's CSV: ``id,label`` with class names, in the files' (numeric) order."""
+    rows = ["id,label"] + [f"{int(Path(path).stem)},{classes[int(np.argmax(probs))]}" for path, probs in results]
+    return "\n".join(rows) + "\n"
+
+
+def predictions_csv(results, classes, top):
+    """One row per image: the file, then the top classes and their probabilities."""
+    head = ["file"] + [f"{kind}_{k}" for k in range(1, top + 1) for kind in ("class", "probability")]
+    rows = [",".join(head)]
+    for path, probs in results:
+        order = np.argsort(-probs, kind="stable")[:top]
+        rows.append(",".join([_csv_field(str(path))] + [f"{classes[i]},{probs[i]:.6f}" for i in order]))
+    return "\n".join(rows) + "\n"
+
+
+def _csv_field(text):
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""predict.py on real CIFAR-10 images written as files: the top classes, CSV, unreadable files,
+and the Kaggle competition's submission."""
+
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import models
+import predict
+
+N = 12
+
+
+@pytest.fixture(scope="module")
+def allcnn():
+    return models.create("allcnn_c", pretrained=True)
+
+
+@pytest.fixture(scope="module")
+def expected(cifar, allcnn):
+    """The shipped All-CNN-C's probabilities for the first N test images."""
+    return allcnn.predict(cifar.x_test[:N], verbose=0)
+
+
+def run(capsys, *args):
+    code = predict.main([*map(str, args), "--pretrained", "allcnn_c"])
+    out, err = capsys.readouterr()
+    return code, out.strip().splitlines(), err.strip().splitlines()
+
+
+def test_png_files_are_classified_as_the_model_classifies_the_arrays(tmp_path, capsys, cifar, expected):
+    for i in range(N):
+        Image.fromarray(cifar.x_test[i]).save(tmp_path / f"img{i:02d}.png")
+    code, out, err = run(capsys, tmp_path, "--top", "2", "--csv", tmp_path / "p.csv")
+    assert code == 0 and not err
+    assert len(out) == N
+    names = cifar.class_names
+    for i, line in enumerate(out):
+        top = np.argsort(-expected[i])[:2]
+        assert line.startswith(f"{tmp_path / f'img{i:02d}.png'}: {names[top[0]]} ")
+        assert f", {names[top[1]]} " in line
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == N and rows[0]["class_1"] == names[int(np.argmax(expected[0]))]
+    assert float(rows[0]["probability_1"]) == pytest.approx(float(expected[0].max()), abs=1e-5)
+
+
+def test_photos_of_any_size_are_brought_to_32x32(tmp_path, capsys, cifar):
+    Image.fromarray(cifar.x_test[3]).resize((300, 200), Image.Resampling.BICUBIC).save(tmp_path / "plane.jpg", quality=95)
+    code, out, _ = run(capsys, tmp_path / "plane.jpg")
+    assert code == 0 and out[0].split(": ")[1].startswith(cifar.class_names[cifar.y_test[3]])  # an airplane
+
+
+def test_an_unreadable_file_is_one_line_and_the_others_are_still_classified(tmp_path, capsys, cifar):
+    Image.fromarray(cifar.x_test[0]).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code, out, err = run(capsys, tmp_path / "broken.png", tmp_path / "good.png", tmp_path / "missing.jpg")
+    assert code == 1
+    assert len(out) == 1 and out[0].startswith(str(tmp_path / "good.png"))
+    assert [line.split(":")[0] for line in err[:2]] == ["error"] * 2
+    assert "broken.png" in err[0] and "missing.jpg" in err[1] and "Traceback" not in "\n".join(err)
+
+
+def kaggle_folder(root, images, ids):
+    folder = root / "test"
+    folder.mkdir()
+    for image, i in zip(images, ids):
+        Image.fromarray(image).save(folder / f"{i}.png")
+    return folder
+
+
+def test_kaggle_submission_has_every_id_in_numeric_order_with_class_names(tmp_path, capsys, cifar, expected):
+    ids = list(range(1, N + 1))
+    folder = kaggle_folder(tmp_path, cifar.x_test[:N], ids)  # 1.png ... 12.png: 10 sorts before 2 as text
+    code, out, _ = run(capsys, "--kaggle", folder, "-o", tmp_path / "submission.csv")
+    assert code == 0 and out[-1] == f"{tmp_path / 'submission.csv'}: {N} predictions"
+    rows = list(csv.reader((tmp_path / "submission.csv").open()))
+    assert rows[0] == ["id", "label"]
+    assert [int(r[0]) for r in rows[1:]] == ids
+    assert [r[1] for r in rows[1:]] == [cifar.class_names[k] for k in expected.argmax(axis=1)]
+
+
+def test_kaggle_folder_with_a_stray_file_writes_nothing(tmp_path, capsys, cifar):
+    folder = kaggle_folder(tmp_path, cifar.x_test[:3], [1, 2, 3])
+    (folder / "notes.txt").write_text("x")
+    old = tmp_path / "submission.csv"
+    old.write_text("id,label\n1,cat\n")
+    code, _, err = run(capsys, "--kaggle", folder, "-o", old)
+    assert code == 2 and len(err) == 1 and "notes.txt is not <id>.png" in err[0]
+    assert old.read_text() == "id,label\n1,cat\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give image files or folders"),
+    (["x.png", "--top", "0"], "--top must be >= 1"),
+    (["x.png", "-o", "s.csv"], "-o goes with --kaggle"),
+])
+def test_bad_arguments_are_one_line(capsys, args, message):
+    code, _, err = run(capsys, *args)
+    assert code == 2 and len(err) == 1 and message in err[0]
