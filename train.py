@@ -263,6 +263,9 @@ def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, 
         return metrics
     save_weights_atomic(net, run_dir / "final.weights.h5",
                         sidecar(cfg, splits, runtime, run_dir, metrics["epochs_run"], {"kind": "final"}))
+    metrics["final_val_accuracy"] = history["val_accuracy"][-1] if history.get("val_accuracy") else None
+    if not len(splits.x_test):  # a Kaggle folder: no test labels
+        return metrics
     metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final"))
     if best.best_epoch is not None:
         net.load_weights(str(run_dir / "best.weights.h5"))
@@ -282,6 +285,10 @@ def report_outcome(args, run_dir, metrics):
         print(f"\nerror: training stopped: {reason}. The last good checkpoints (epoch {done}) "
               f"are kept in {run_dir}; metrics.json records why.", file=sys.stderr)
         return 1
+    if "final_test_accuracy" not in metrics:
+        print(f"\ndone: {done} epochs in {metrics['train_time_sec']:.0f} s; validation accuracy "
+              f"{metrics['final_val_accuracy']:.4f} (final; the data has no test labels); {run_dir}")
+        return 0
     print(f"\ndone: {done} epochs in {metrics['train_time_sec']:.0f} s; "
           f"test accuracy {metrics['final_test_accuracy']:.4f} (final), "
           f"{metrics.get('best_test_accuracy', float('nan')):.4f} (best, epoch {metrics['best_epoch']}); {run_dir}")

@@ -16,6 +16,7 @@ import numpy as np
 
 from suite import safe_pickle
 from suite.errors import UserError
+from suite.kaggle import LABELS as KAGGLE_LABELS, is_kaggle_folder, read_training_images
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
@@ -64,9 +65,12 @@ def check_source(path, origin="data.path"):
     if path.is_dir():
         if (path / "cifar-10-batches-py").is_dir():
             return path / "cifar-10-batches-py"
+        if is_kaggle_folder(path):
+            return path
         if not (path / TEST_BATCH).exists() and not (path / TRAIN_BATCHES[0]).exists():
             raise UserError(f"{origin}: {path} holds no CIFAR-10 python batches "
-                            f"(data_batch_1..5, test_batch); {HOW_TO_POINT}")
+                            f"(data_batch_1..5, test_batch) and is no Kaggle folder (train/, {KAGGLE_LABELS}); "
+                            f"{HOW_TO_POINT}")
         return path
     if path.name.endswith((".tar.gz", ".tgz")) or path.suffix == ".npz":
         return path
@@ -84,7 +88,9 @@ def load_cifar10(path=None, source="cifar10"):
         raise UserError(f"the quick-start sample {resolved} is missing from this checkout")
     origin = "CIFAR10_PATH" if (not path and source != "sample" and os.environ.get("CIFAR10_PATH")) else "data.path"
     resolved = check_source(resolved, origin)
-    if resolved.is_dir():
+    if resolved.is_dir() and is_kaggle_folder(resolved):
+        data = _read_kaggle(resolved)
+    elif resolved.is_dir():
         data = _read_batches(lambda name: _open_member(resolved / name), str(resolved))
     elif resolved.suffix == ".npz":
         data = _read_npz(resolved)
@@ -183,6 +189,13 @@ def _read_npz(path):
     return Cifar10(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source=str(path))
 
 
+def _read_kaggle(folder):
+    """The competition's training images and labels; it has no test labels, so no test set."""
+    x, y = read_training_images(folder, CLASS_NAMES)
+    empty = np.zeros((0, *x.shape[1:]), np.uint8)
+    return Cifar10(x, y, empty, np.zeros(0, np.int32), source=f"{folder} (Kaggle layout)")
+
+
 def _check_labels(y, where):
     if y.size and (y.min() < 0 or y.max() >= len(CLASS_NAMES) or not np.issubdtype(y.dtype, np.integer)):
         raise UserError(f"{where}: labels must be integers in 0..9, found {y.min()}..{y.max()} ({y.dtype})")
@@ -266,6 +279,10 @@ def prepare(data_cfg, seed):
     """Load CIFAR-10 as the config's ``data`` section asks: subset, validation split, statistics."""
     data = load_cifar10(data_cfg["path"], data_cfg["source"])
     x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    if not len(x_test) and (data_cfg["validation"] == "test" or data_cfg["test_subset"]):
+        key = "data.validation" if data_cfg["validation"] == "test" else "data.test_subset"
+        raise UserError(f"{key}: {data.source} has no test labels; validate on a held-out fraction of the "
+                        f"training images (data.validation: 0.1) and leave data.test_subset unset")
     if data_cfg["subset"]:
         idx = stratified_indices(y_train, data_cfg["subset"], seed)
         x_train, y_train = x_train[idx], y_train[idx]

@@ -99,3 +99,49 @@ def test_kaggle_folder_with_a_stray_file_writes_nothing(tmp_path, capsys, cifar)
 def test_bad_arguments_are_one_line(capsys, args, message):
     code, _, err = run(capsys, *args)
     assert code == 2 and len(err) == 1 and message in err[0]
+
+
+def test_train_on_a_kaggle_folder_then_submit(tmp_path, capsys, cifar):
+    """A Kaggle-layout folder of real images: train.py holds out a validation fraction (there
+    are no test labels), predict.py --kaggle writes the submission from the run."""
+    from conftest import train_run
+    folder = tmp_path / "kaggle"
+    (folder / "train").mkdir(parents=True)
+    idx = np.concatenate([np.flatnonzero(cifar.y_train == c)[:20] for c in range(10)])
+    rows = ["id,label"]
+    for i, k in enumerate(idx, start=1):
+        Image.fromarray(cifar.x_train[k]).save(folder / "train" / f"{i}.png")
+        rows.append(f"{i},{cifar.class_names[cifar.y_train[k]]}")
+    (folder / "trainLabels.csv").write_text("\n".join(rows) + "\n")
+    test = kaggle_folder(folder, cifar.x_test[:15], range(1, 16))
+
+    code, run_dir = train_run(tmp_path / "runs", "model.name=shallownet", "model.params={}", "data.source=cifar10", f"data.path={folder}",
+                              "data.validation=0.2", "training.epochs=1", name="kaggle")
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "160 training, 40 validation" in out and "no test labels" in out
+    import json
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train_images"] == 160 and "final_test_accuracy" not in metrics
+    assert 0 <= metrics["final_val_accuracy"] <= 1
+
+    code = predict.main(["--kaggle", str(test), "-o", str(tmp_path / "submission.csv"), "--run", str(run_dir),
+                         "--checkpoint", "final"])
+    assert code == 0
+    rows = list(csv.reader((tmp_path / "submission.csv").open()))
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, 16)) and {r[1] for r in rows[1:]} <= set(cifar.class_names)
+
+
+def test_a_kaggle_folder_cannot_validate_on_test_labels_it_lacks(tmp_path, capsys, cifar):
+    from conftest import train_run
+    folder = tmp_path / "kaggle"
+    (folder / "train").mkdir(parents=True)
+    Image.fromarray(cifar.x_train[0]).save(folder / "train" / "1.png")
+    (folder / "trainLabels.csv").write_text(f"id,label\n1,{cifar.class_names[cifar.y_train[0]]}\n")
+    code, run_dir = train_run(tmp_path / "runs", "data.source=cifar10", f"data.path={folder}", "training.epochs=1")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and run_dir is None and len(err) == 1 and "has no test labels" in err[0]
+    (folder / "trainLabels.csv").write_text("id,label\n1,kitten\n")
+    code, _ = train_run(tmp_path / "runs", "data.source=cifar10", f"data.path={folder}", "data.validation=0.5", "training.epochs=1")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "trainLabels.csv:2: expected <id>,<class name>" in err[0]
