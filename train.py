@@ -23,10 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the header
+# Keep TensorFlow's C++ start-up chatter out of the header; in a cluster also its C++ log
+# of a lost worker, which suite.cluster reports in one line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if os.environ.get("TF_CONFIG") else "2")
 
 from suite.config import SCHEDULE_KEYS, dump_config, load_config, monitor_mode, steps_per_epoch  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
+from suite import cluster  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.quiet import import_keras  # noqa: E402
 
@@ -47,7 +50,7 @@ def parse_args(argv):
 def main(argv=None, extra_callbacks=()):
     """``extra_callbacks`` run before the suite's own (``bench/throughput.py`` times bare
     training steps between epochs with one)."""
-    return run_cli(lambda args: run(args, extra_callbacks), parse_args(argv))
+    return run_cli(lambda args: cluster.reporting_lost_workers(run, args, extra_callbacks), parse_args(argv))
 
 
 def run(args, extra_callbacks=()):
@@ -77,8 +80,8 @@ def run(args, extra_callbacks=()):
 
     tc = cfg["training"]
     runtime = configure(cfg["runtime"], tc["seed"], tc["deterministic"])
-    if not args.resume and not args.dry_run:
-        run_dir = new_run_dir(cfg)
+    if not args.dry_run:
+        run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg))  # private on a worker but the chief
 
     # ------------------------------------------------------------------ model
     batch_size = tc["batch_size"]
@@ -161,6 +164,8 @@ def run(args, extra_callbacks=()):
 
     y_val = keras.utils.to_categorical(splits.y_val, 10) if one_hot else splits.y_val
     val_data, val_batch_size = validation_input(splits.x_val, y_val, tc["eval_batch_size"], runtime.backend)
+    if cluster.active():
+        train_data, val_data = cluster.shard_by_data(train_data), cluster.shard_by_data(val_data)
     status, reason = "completed", None
     try:
         model.fit(train_data, steps_per_epoch=train_steps, validation_data=val_data, epochs=tc["epochs"],

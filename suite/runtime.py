@@ -21,7 +21,6 @@ Keras' batch norm (299 against 298 images/s for ResNet-20), so the models keep
 """
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 
@@ -125,6 +124,7 @@ def _precision(asked, runtime):
 def _configure_tensorflow(rt_cfg, deterministic):
     import tensorflow as tf
 
+    from suite import cluster
     from suite.quiet import native_stderr_silenced
 
     if rt_cfg["threads"]:
@@ -141,15 +141,13 @@ def _configure_tensorflow(rt_cfg, deterministic):
     if not gpus and rt_cfg["cpu_devices"] > 1:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * rt_cfg["cpu_devices"])
-    logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    names = [d.name for d in logical]
     strategy, strategy_name = None, "none"
     wanted = rt_cfg["strategy"]
     if wanted == "multiworker" or (wanted == "auto" and os.environ.get("TF_CONFIG")):
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [])) or 1
-        strategy_name = f"MultiWorkerMirroredStrategy ({workers} workers)"
-    elif wanted == "mirrored" or (wanted == "auto" and len(names) > 1):
+        strategy, strategy_name = cluster.tf_strategy()  # first: it configures TF's context
+    logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    names = [d.name for d in logical]
+    if strategy is None and (wanted == "mirrored" or (wanted == "auto" and len(names) > 1)):
         strategy = tf.distribute.MirroredStrategy(names)
         strategy_name = f"MirroredStrategy over {len(names)} devices"
     runtime = Runtime("tensorflow", names, "gpu" if gpus else "cpu", "", False, strategy_name, strategy, notes)
