@@ -78,6 +78,20 @@ def from_tf_config(text):
     return Cluster(tuple(jobs.get("chief", []) + jobs.get("worker", [])), task_type, index, "chief" in jobs)
 
 
+def loopback_tf_configs(n):
+    """The ``TF_CONFIG`` of each of ``n`` workers on this machine, on loopback ports that
+    were free just now: how the tests and ``bench/multiworker.py`` start a cluster."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]
+    for s in sockets:
+        s.close()
+    return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}) for i in range(n)]
+
+
 _active = None         # the cluster this process trains in, once tf_strategy() has joined it
 _chief_run_dir = None  # named in the message when a worker is lost
 
@@ -137,9 +151,15 @@ def shard_by_data(dataset):
 def run_folder(resume_dir, make_new):
     """The folder this process writes: on the chief (and on one machine) the run folder,
     ``resume_dir`` or ``make_new()``; on the other workers a private folder, removed when
-    the process exits, unless ``$SUITE_WORKER_DIR`` names one to keep."""
+    the process exits, unless ``$SUITE_WORKER_DIR`` names one to keep. A ``TF_CONFIG``
+    under another backend is refused: each process would train alone, into its own folder."""
     global _chief_run_dir
     cluster = active()
+    if cluster is None and os.environ.get("TF_CONFIG"):
+        import keras
+        if keras.backend.backend() != "tensorflow":
+            raise UserError(f"TF_CONFIG: training on several machines needs the TensorFlow backend; this is "
+                            f"{keras.backend.backend()} (unset TF_CONFIG to train on one machine)")
     if cluster is None or cluster.is_chief:
         _chief_run_dir = Path(resume_dir) if resume_dir else make_new()
         return _chief_run_dir
@@ -167,10 +187,10 @@ def reporting_lost_workers(run, *args):
         cluster = active()
         if cluster is None or not isinstance(e, _lost_worker_errors()):
             raise
-        folder = _chief_run_dir or "<the chief's run folder>"
+        folder, again = (_chief_run_dir, _chief_run_dir) if _chief_run_dir else ("the chief's run folder", "<that folder>")
         raise UserError(f"{cluster.task_type} {cluster.index}: lost contact with the cluster "
                         f"({_cause(getattr(e, 'message', str(e)))}); {folder} keeps the last complete "
-                        f"epoch: start every worker again with python train.py --resume {folder}") from None
+                        f"epoch: start every worker again with python train.py --resume {again}") from None
 
 
 def _lost_worker_errors():
