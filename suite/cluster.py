@@ -198,7 +198,7 @@ def _lost_worker_errors():
     import tensorflow as tf
 
     return (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
-            tf.errors.CancelledError, tf.errors.InternalError)
+            tf.errors.CancelledError)
 
 
 def _cause(message):

@@ -1,5 +1,5 @@
-"""Devices, precision, XLA, distribution and the tf.data input: the suite's only
-TensorFlow-specific code.
+"""Devices, precision, XLA, distribution and the tf.data input: the suite's
+TensorFlow-specific code (with ``suite.cluster``, for several machines).
 
 ``configure`` is called once, before any model is built. Under the TensorFlow backend
 it sets threads, GPU memory growth, op determinism, logical CPU devices and the

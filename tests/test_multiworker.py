@@ -23,7 +23,7 @@ from suite.errors import UserError
 EPOCHS = 4
 SETS = ["model.name=shallownet", "model.params={}", "data.source=sample", "data.subset=20", "data.test_subset=10",
         "training.batch_size=50", f"training.epochs={EPOCHS}", "schedule.name=step", "schedule.factor=0.5",
-        "schedule.every=1", "training.verbose=0"]
+        "schedule.every=1", "augment.flip=true", "augment.crop=4", "training.verbose=0"]
 STEPS = 200 // 50  # 20 images of each class, a global batch of 50
 RATES = [0.01 * 0.5 ** (1 + e) for e in range(EPOCHS)]  # step: lr0 * factor ** floor((1 + epoch) / every)
 
