@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the header
+# Keep TensorFlow's C++ start-up chatter out of the header; in a cluster also its C++ log
+# of a lost worker, which suite.cluster reports in one line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if os.environ.get("TF_CONFIG") else "2")
 
 from suite.quiet import import_keras  # noqa: E402
 
@@ -34,7 +36,7 @@ from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopO
                        restore_state)
 from callbacks.checkpoints import save_weights_atomic  # noqa: E402
 from callbacks.training_monitor import load_history  # noqa: E402
-from suite import data as datasets  # noqa: E402
+from suite import cluster, data as datasets  # noqa: E402
 from suite.atomic import remove_temporaries, write_json, write_text  # noqa: E402
 from suite.augment import augmentation  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
@@ -67,7 +69,7 @@ def parse_args(argv):
 def main(argv=None, extra_callbacks=()):
     """``extra_callbacks`` run before the suite's own (``bench/throughput.py`` times bare
     training steps between epochs with one)."""
-    return run_cli(lambda args: run(args, extra_callbacks), parse_args(argv))
+    return run_cli(lambda args: cluster.reporting_lost_workers(run, args, extra_callbacks), parse_args(argv))
 
 
 @dataclass
@@ -95,7 +97,7 @@ def run(args, extra_callbacks=()):
         print(header(cfg, trainer, splits, runtime, None))
         trainer.net.summary()
         return 0
-    run_dir = Path(args.resume) if args.resume else new_run_dir(cfg)
+    run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg))  # private on a worker but the chief
     print(header(cfg, trainer, splits, runtime, run_dir))
     initial_epoch = open_run_folder(args, run_dir, cfg, trainer)
     inputs = make_inputs(cfg, trainer, splits, runtime, initial_epoch)
@@ -177,6 +179,8 @@ def make_inputs(cfg, trainer, splits, runtime, initial_epoch):
                                                    initial_epoch, trainer.one_hot, runtime.backend, flip_crop)
     y_val = keras.utils.to_categorical(splits.y_val, 10) if trainer.one_hot else splits.y_val
     val, val_batch_size = validation_input(splits.x_val, y_val, tc["eval_batch_size"], runtime.backend)
+    if cluster.active():
+        train, val = cluster.shard_by_data(train), cluster.shard_by_data(val)
     return Inputs(train, steps, order_callbacks, val, val_batch_size)
 
 

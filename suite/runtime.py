@@ -12,12 +12,12 @@ Performance section).
 """
 
 import contextlib
-import json
 import os
 from dataclasses import dataclass, field
 
 import keras
 
+from suite import cluster
 from suite.errors import UserError
 from suite.quiet import native_stderr_silenced
 
@@ -125,15 +125,13 @@ def _configure_tensorflow(rt_cfg, deterministic):
     if not gpus and rt_cfg["cpu_devices"] > 1:
         tf.config.set_logical_device_configuration(
             cpus[0], [tf.config.LogicalDeviceConfiguration()] * rt_cfg["cpu_devices"])
-    logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-    names = [d.name for d in logical]
     strategy, strategy_name = None, "none"
     wanted = rt_cfg["strategy"]
     if wanted == "multiworker" or (wanted == "auto" and os.environ.get("TF_CONFIG")):
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        workers = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [])) or 1
-        strategy_name = f"MultiWorkerMirroredStrategy ({workers} workers)"
-    elif wanted == "mirrored" or (wanted == "auto" and len(names) > 1):
+        strategy, strategy_name = cluster.tf_strategy()  # first: it configures TF's context
+    logical = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+    names = [d.name for d in logical]
+    if strategy is None and (wanted == "mirrored" or (wanted == "auto" and len(names) > 1)):
         strategy = tf.distribute.MirroredStrategy(names)
         strategy_name = f"MirroredStrategy over {len(names)} devices"
     runtime = Runtime("tensorflow", names, "gpu" if gpus else "cpu", "", False, strategy_name, strategy, notes)
