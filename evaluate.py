@@ -36,7 +36,7 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 import models  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
 from suite.config import DEFAULTS, load_config  # noqa: E402
-from suite.data import channel_stats, load_cifar10, stratified_indices, stratified_split  # noqa: E402
+from suite.data import channel_stats, load_cifar10, only_classes, stratified_indices, stratified_split  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.folders import new_folder  # noqa: E402
 from suite.keyvalue import parse_items  # noqa: E402
@@ -88,8 +88,9 @@ def run(args):
     runtime = configure(dict(DEFAULTS["runtime"], strategy="none", precision=args.precision), 0, False)
     net = models.create(spec["name"], **spec["params"])
     fmt, load_info = load_weights_file(net, weights, fmt)
-    data, x_test, y_test = load_test_set(args)
-    class_names = list((sidecar or {}).get("class_names") or data.class_names)
+    class_names = (sidecar or {}).get("class_names")
+    data, x_test, y_test = load_test_set(args, class_names)
+    class_names = list(class_names or data.class_names)
     if net.output_shape[-1] != len(class_names):
         raise UserError(f"model {spec['name']!r} has {net.output_shape[-1]} outputs; CIFAR-10 has {len(class_names)} classes")
     fill_scaling(spec, data, args)
@@ -149,9 +150,12 @@ def model_spec(args, weights, run_dir, fmt):
             "mean": pre["mean"], "std": pre["std"], "origin": f"sidecar {sidecar_path(weights).name}"}, sidecar
 
 
-def load_test_set(args):
-    """``(data, x_test, y_test)``: the test images (the first ``--limit``, as views: no copy)."""
+def load_test_set(args, class_names=None):
+    """``(data, x_test, y_test)``: the test images (the first ``--limit``, as views: no copy);
+    only those of ``class_names`` (a fine-tuned network's classes) if they are a part of CIFAR-10's."""
     data = load_cifar10(args.data_path, args.data)
+    if class_names and list(class_names) != data.class_names and set(class_names) <= set(data.class_names):
+        data = only_classes(data, class_names)
     if args.limit:
         return data, data.x_test[:args.limit], data.y_test[:args.limit]
     return data, data.x_test, data.y_test

@@ -36,7 +36,7 @@ from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopO
                        restore_state)
 from callbacks.checkpoints import save_weights_atomic  # noqa: E402
 from callbacks.training_monitor import load_history  # noqa: E402
-from suite import cluster, data as datasets  # noqa: E402
+from suite import cluster, data as datasets, finetune  # noqa: E402
 from suite.atomic import remove_temporaries, write_json, write_text  # noqa: E402
 from suite.augment import augmentation  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
@@ -81,7 +81,8 @@ class Trainer:
     flip_crop: object       # the RandomFlipCrop (in the model or for the tf.data input), or None
     schedule: object
     steps: int              # per epoch
-    one_hot: bool           # labels one-hot (label smoothing) or sparse
+    one_hot: int            # classes to one-hot encode labels into (label smoothing), 0: sparse labels
+    init: str = ""          # the header's line on model.init and model.freeze
 
 
 def run(args, extra_callbacks=()):
@@ -91,8 +92,10 @@ def run(args, extra_callbacks=()):
         return 0
     cfg = read_config(args)
     splits = datasets.prepare(cfg["data"], cfg["training"]["seed"])
+    classes_for_the_model(cfg, splits)
+    keras.backend.clear_session()  # layer names as in a fresh process, which model.freeze names
     runtime = configure(cfg["runtime"], cfg["training"]["seed"], cfg["training"]["deterministic"])
-    trainer = build(cfg, splits, runtime)
+    trainer = build(cfg, splits, runtime, resuming=bool(args.resume))
     if args.dry_run:
         print(header(cfg, trainer, splits, runtime, None))
         trainer.net.summary()
@@ -120,22 +123,46 @@ def read_config(args):
     return load_config(run_dir / "config.yaml")
 
 
-def build(cfg, splits, runtime):
-    """The network, its scaling and augmentation, the schedule and optimizer, compiled."""
+def build(cfg, splits, runtime, resuming=False):
+    """The network (started from ``model.init`` unless ``resuming``, which restores its own
+    state), its scaling and augmentation, the schedule and optimizer, compiled."""
     tc = cfg["training"]
     steps = steps_per_epoch(len(splits.x_train), tc["batch_size"])
     with runtime.scope():
         net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
+        init = start_from(cfg["model"], net) if not resuming else ""
         flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
         in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
         model = wrap(net, splits.mean, splits.std, in_model, other_augmentation)
         schedule = build_schedule(cfg, steps)
-        one_hot = tc["label_smoothing"] > 0
+        one_hot = len(splits.class_names) if tc["label_smoothing"] > 0 else 0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy())
         model.compile(optimizer=build_optimizer(cfg, schedule), loss=loss, metrics=["accuracy"],
                       jit_compile=runtime.jit_compile, steps_per_execution=runtime.steps_per_execution)
-    return Trainer(net, model, flip_crop, schedule, steps, one_hot)
+    return Trainer(net, model, flip_crop, schedule, steps, one_hot, init)
+
+
+def classes_for_the_model(cfg, splits):
+    """With ``data.classes``, the network gets that many outputs (``model.params.num_classes``,
+    recorded in the run's config and sidecars)."""
+    params, k = cfg["model"]["params"], len(splits.class_names)
+    if params.get("num_classes", k) != k:
+        raise UserError(f"model.params.num_classes: {params['num_classes']} for the {k} classes of data.classes")
+    if k != 10:
+        params["num_classes"] = k
+
+
+def start_from(model_cfg, net):
+    """``model.init`` and ``model.freeze`` applied to ``net``; one line for the header ('' if neither)."""
+    parts = []
+    if model_cfg["init"]:
+        path, fresh = finetune.load_matching(net, model_cfg["init"])
+        parts.append(f"weights from {path}" + (f" (fresh, shapes differ: {', '.join(fresh)})" if fresh else ""))
+    if model_cfg["freeze"]:
+        frozen = finetune.freeze(net, model_cfg["freeze"])
+        parts.append(f"frozen: {', '.join(frozen)}")
+    return "; ".join(parts)
 
 
 def new_run_dir(cfg):
@@ -177,7 +204,7 @@ def make_inputs(cfg, trainer, splits, runtime, initial_epoch):
     flip_crop = trainer.flip_crop if runtime.augment_in == "input" else None
     train, steps, order_callbacks = training_input(splits.x_train, splits.y_train, tc["batch_size"], tc["seed"],
                                                    initial_epoch, trainer.one_hot, runtime.backend, flip_crop)
-    y_val = keras.utils.to_categorical(splits.y_val, 10) if trainer.one_hot else splits.y_val
+    y_val = keras.utils.to_categorical(splits.y_val, trainer.one_hot) if trainer.one_hot else splits.y_val
     val, val_batch_size = validation_input(splits.x_val, y_val, tc["eval_batch_size"], runtime.backend)
     if cluster.active():
         train, val = cluster.shard_by_data(train), cluster.shard_by_data(val)
@@ -313,7 +340,9 @@ def header(cfg, trainer, splits, runtime, run_dir):
     device = device_description(runtime)
     rows = [
         ("model", f"{cfg['model']['name']}({params})  {trainer.net.count_params():,} parameters"),
-        ("data", f"CIFAR-10 from {splits.source}{sample}"),
+        *([("start", trainer.init)] if trainer.init else []),
+        ("data", f"CIFAR-10 from {splits.source}{sample}"
+                 + (f"; classes {', '.join(splits.class_names)}" if cfg["data"]["classes"] else "")),
         ("sizes", f"{len(splits.x_train):,} training, {len(splits.x_val):,} validation ({splits.validation}), "
                   f"{len(splits.x_test):,} test images; normalize {cfg['data']['normalize']}"),
         ("augment", augs + (f"; flip-and-crop in the {runtime.augment_in}" if trainer.flip_crop else "")),

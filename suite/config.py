@@ -38,6 +38,11 @@ SETTINGS = {
     "model": {
         "name": Setting(REQUIRED, rules.TEXT, "a name from models.list_models()"),
         "params": Setting({}, rules.MAPPING, "the builder's knobs (dropout, batch_norm, depth, ...)"),
+        "init": Setting(None, rules.OPTIONAL_TEXT,
+                        "start from these weights: a .weights.h5 file or a pretrained name; layers whose shapes "
+                        "differ (a head for other classes) start fresh"),
+        "freeze": Setting([], rules.NAMES, "layers whose weights stay fixed: names or fnmatch patterns, "
+                                           "as `python -m models NAME` prints them"),
     },
     "data": {
         "source": Setting("cifar10", rules.choice("cifar10", "sample"),
@@ -46,6 +51,8 @@ SETTINGS = {
                         "folder of python batches, .tar.gz or .npz; else $CIFAR10_PATH, else Keras' cache"),
         "subset": Setting(None, rules.OPTIONAL_COUNT, "N training images per class (stratified) for quick runs"),
         "test_subset": Setting(None, rules.OPTIONAL_COUNT, "N test images per class"),
+        "classes": Setting(None, rules.CLASSES, "train and test on these classes only (e.g. [cat, dog]), "
+                                                "labelled 0, 1, ... in this order"),
         "validation": Setting("test", VALIDATION,
                               "test (as the study projects do) or a fraction of the training set held out"),
         "normalize": Setting("scale", rules.choice("scale", "standardize"),

@@ -6,6 +6,7 @@ augmentation run inside the model (``suite.preprocessing``), so batches cost one
 ``numpy.take`` each.
 """
 
+import difflib
 import os
 import pickle
 import tarfile
@@ -275,9 +276,29 @@ class Splits:
                 "note": "x_float = (uint8 pixels - mean) / std, per RGB channel"}
 
 
+def only_classes(data, names):
+    """``data`` with the images of the classes ``names`` only, labelled by their place in ``names``."""
+    unknown = [n for n in names if n not in data.class_names]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], data.class_names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise UserError(f"data.classes: no class {unknown[0]!r}{hint}; the classes are {', '.join(data.class_names)}")
+    relabel = np.full(len(data.class_names), -1, np.int32)
+    relabel[[data.class_names.index(n) for n in names]] = np.arange(len(names))
+
+    def keep(x, y):
+        mask = relabel[y] >= 0
+        return x[mask], relabel[y[mask]]
+
+    return Cifar10(*keep(data.x_train, data.y_train), *keep(data.x_test, data.y_test), source=data.source,
+                   class_names=list(names), is_sample=data.is_sample)
+
+
 def prepare(data_cfg, seed):
     """Load CIFAR-10 as the config's ``data`` section asks: subset, validation split, statistics."""
     data = load_cifar10(data_cfg["path"], data_cfg["source"])
+    if data_cfg["classes"]:
+        data = only_classes(data, data_cfg["classes"])
     x_train, y_train, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
     if not len(x_test) and (data_cfg["validation"] == "test" or data_cfg["test_subset"]):
         key = "data.validation" if data_cfg["validation"] == "test" else "data.test_subset"

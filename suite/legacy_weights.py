@@ -223,14 +223,22 @@ def _file_entries(f):
     return found
 
 
-def check_keras3(model, path):
-    """Compare a Keras 3 ``.weights.h5`` with ``model`` variable by variable, before Keras loads it."""
+def layer_shapes(path, model):
+    """``({group: [shapes]}, {group: (layer name, [shapes])})``: the layers with weights of a
+    Keras 3 file and of ``model``, under the group names Keras' ``save_weights`` uses."""
     path = Path(path)
     with _open(path) as f:
         try:
             in_file = _file_entries(f)
         except (OSError, KeyError, ValueError) as e:
             raise UserError(f"{path}: unreadable Keras 3 weights (truncated or corrupt: {_h5_reason(e)})") from None
+    return in_file, {group: (layer.name, shapes) for group, layer, shapes in _model_entries(model)}
+
+
+def check_keras3(model, path):
+    """Compare a Keras 3 ``.weights.h5`` with ``model`` variable by variable, before Keras loads it."""
+    path = Path(path)
+    in_file, _ = layer_shapes(path, model)
     in_model = _model_entries(model)
     counts = f"file: {len(in_file)} layers with weights, model {model.name!r}: {len(in_model)}"
     for i, (group, layer, want) in enumerate(in_model, start=1):

@@ -35,7 +35,8 @@ def epoch_order(seed, epoch, n, shuffle=True):
 def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_crop=None):
     """``(data, steps_per_epoch, callbacks)`` for ``fit``: the batches of every epoch from
     ``first_epoch`` on, in ``epoch_order``; flipped and cropped by ``flip_crop`` (a
-    ``RandomFlipCrop``; TensorFlow only) if given."""
+    ``RandomFlipCrop``; TensorFlow only) if given. ``one_hot``: the number of classes to
+    one-hot encode the labels into, or 0 for sparse labels."""
     if backend == "tensorflow":
         epoch = EpochCounter(first_epoch)
         data = tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop)
@@ -70,7 +71,7 @@ class EpochCounter:
 
 
 class Batches(keras.utils.PyDataset):
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True, one_hot=False):
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True, one_hot=0):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle, self.one_hot = batch_size, seed, shuffle, one_hot
@@ -91,7 +92,7 @@ class Batches(keras.utils.PyDataset):
         idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
         y = self.y[idx]
         if self.one_hot:
-            y = np.eye(10, dtype="float32")[y]
+            y = np.eye(self.one_hot, dtype="float32")[y]
         return np.take(self.x, idx, axis=0), y
 
 
@@ -147,7 +148,7 @@ def tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop=None):
             moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
             batch_images = flip_crop.apply(pixels, idx, moves, take=tf.gather)
         batch_labels = tf.gather(labels, idx)
-        return batch_images, tf.one_hot(batch_labels, 10) if one_hot else batch_labels
+        return batch_images, tf.one_hot(batch_labels, one_hot) if one_hot else batch_labels
 
     signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([n], tf.int64))
     ds = tf.data.Dataset.from_generator(this_epoch, output_signature=signature).flat_map(batches_of)

@@ -71,5 +71,10 @@ TEXT = Rule(lambda v: isinstance(v, str) and v.strip() != "", "a non-empty strin
 OPTIONAL_TEXT = Rule(lambda v: v is None or (isinstance(v, str) and v.strip() != ""), "a non-empty string")
 MAPPING = Rule(lambda v: isinstance(v, dict), "a mapping of the model's knobs", show=lambda v: type(v).__name__)
 AUTO_OR_COUNT = Rule(lambda v: v == "auto" or (is_int(v) and v >= 1), "auto or an integer >= 1")
+NAMES = Rule(lambda v: isinstance(v, list) and all(isinstance(n, str) and n.strip() for n in v),
+             "a list of names")
+CLASSES = Rule(lambda v: v is None or (isinstance(v, list) and len(v) >= 2 and len(set(v)) == len(v)
+                                       and all(isinstance(n, str) for n in v)),
+               "null or a list of two or more distinct class names")
 MILESTONES = Rule(lambda v: isinstance(v, list) and all(is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
                   "a sorted list of distinct epochs >= 1")

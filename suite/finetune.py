@@ -1,0 +1,71 @@
+"""Starting a network from trained weights and freezing part of it: the config's
+``model.init`` and ``model.freeze`` (fine-tuning, as in Yosinski et al. 2014, "How
+transferable are features in deep neural networks?", arXiv:1411.1792).
+
+``model.init`` is a Keras 3 ``.weights.h5`` file or the name of shipped weights
+(``models.pretrained``). Every layer whose weights have the same shapes in the file and
+in the network is loaded; the others keep their fresh initialisation, which is how a
+classifier head for another number of classes (``data.classes``) is replaced. A file of
+another architecture (different layers, not only a different head) is refused.
+
+``model.freeze`` lists layer names or ``fnmatch`` patterns (``conv2d_[0-5]``, ``dense*``),
+the names Keras gives the layers in a fresh process, as ``python -m models NAME``
+prints them; train.py builds every network in a fresh Keras session so that they hold.
+"""
+
+import fnmatch
+import warnings
+from pathlib import Path
+
+from suite.errors import UserError
+from suite.legacy_weights import KERAS3, detect_format, layer_shapes
+
+
+def init_file(init):
+    """The weights file ``model.init`` names: a path, else a pretrained name."""
+    path = Path(init)
+    if path.is_file():
+        return path
+    from models.pretrained import list_pretrained, pretrained_weights
+    if init in list_pretrained() or not init.endswith(".h5"):
+        return pretrained_weights(init)
+    raise UserError(f"model.init: {init} does not exist (a .weights.h5 file or a pretrained name)")
+
+
+def load_matching(net, init):
+    """Load the layers of ``init`` whose shapes fit ``net``; returns ``(path, fresh layer names)``."""
+    path = init_file(init)
+    if detect_format(path) != KERAS3:
+        raise UserError(f"model.init: {path} is a Keras 2 file; convert it with evaluate.py's loader first")
+    in_file, in_net = layer_shapes(path, net)
+    if set(in_file) != set(in_net):
+        raise UserError(f"model.init: {path} holds the layers {_short(in_file)}, model {net.name!r} has "
+                        f"{_short(in_net)}: another architecture")
+    fresh = [name for group, (name, shapes) in in_net.items() if in_file[group] != shapes]
+    try:
+        with warnings.catch_warnings():  # Keras warns once per skipped layer; the header lists them
+            warnings.simplefilter("ignore")
+            net.load_weights(str(path), skip_mismatch=True)
+    except (OSError, ValueError, KeyError) as e:
+        raise UserError(f"model.init: {path}: Keras could not load it ({type(e).__name__}: {e})") from None
+    return path, fresh
+
+
+def _short(entries):
+    names = sorted(entries)
+    return ", ".join(names[:4]) + (f", ... ({len(names)} in all)" if len(names) > 4 else "")
+
+
+def freeze(net, patterns):
+    """Set ``trainable = False`` on the layers that match ``patterns``; returns their names."""
+    names = [layer.name for layer in net.layers]
+    frozen = []
+    for pattern in patterns:
+        matched = fnmatch.filter(names, pattern)
+        if not matched:
+            raise UserError(f"model.freeze: {pattern!r} matches no layer of {net.name}; its layers are "
+                            f"{', '.join(names)}")
+        frozen += [n for n in matched if n not in frozen]
+    for name in frozen:
+        net.get_layer(name).trainable = False
+    return frozen
