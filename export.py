@@ -1,0 +1,106 @@
+"""Export trained weights as files that need none of the suite's code: a Keras model
+(``.keras``) and a TensorFlow SavedModel, both taking uint8 images (N, 32, 32, 3) and
+returning class probabilities, with the input scaling inside.
+
+    python export.py --pretrained allcnn_c -o exported
+    python export.py --run outputs/resnet20-20261201-204253 --checkpoint final -o exported
+
+writes ``<out>/<name>.keras`` (``keras.saving.load_model`` in a process that has only
+Keras), ``<out>/<name>_savedmodel/`` (``tf.saved_model.load(...).serve(images)``, or
+TensorFlow Serving) and ``<out>/<name>_classes.txt`` (the class names, one a line, in
+output order). ``<out>`` must not exist yet: nothing is overwritten.
+
+The suite's own layers are swapped for Keras' built-in ones with the same arithmetic:
+the scaling (``Standardize``) for ``Normalization`` with the training set's channel mean
+and variance, and the ResNets' parameter-free shortcut (``ZeroPadShortcut``, subsampling
+and zero channels) for a fixed 1x1 convolution with stride, whose kernel copies each
+channel to its place (``portable_copy``).
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from suite.quiet import import_keras  # noqa: E402
+
+keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
+
+import numpy as np  # noqa: E402
+
+import models  # noqa: E402
+from models.pretrained import load_with_sidecar  # noqa: E402
+from models.resnet import ZeroPadShortcut  # noqa: E402
+from suite.atomic import write_text  # noqa: E402
+from suite.errors import UserError, run_cli  # noqa: E402
+from suite.quiet import native_stderr_silenced  # noqa: E402
+from suite.weight_source import add_arguments as add_weights_arguments, weights_file, weights_name  # noqa: E402
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Export trained weights as a .keras file and a TensorFlow SavedModel.")
+    add_weights_arguments(p)
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="a new folder for the exported files")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    return run_cli(run, parse_args(argv))
+
+
+def run(args):
+    out = Path(args.out)
+    if out.exists():
+        raise UserError(f"-o {out}: exists; give a new folder (nothing is overwritten)")
+    path, _ = weights_file(args)
+    net, sidecar = load_with_sidecar(path, models.create)
+    name = weights_name(args, path)
+    model = portable_model(net, sidecar["preprocessing"], name)
+    out.mkdir(parents=True)
+    model.save(out / f"{name}.keras")
+    classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
+    write_text(out / f"{name}_classes.txt", "\n".join(classes) + "\n")
+    written = [out / f"{name}.keras", out / f"{name}_classes.txt"]
+    if keras.backend.backend() == "tensorflow":
+        with native_stderr_silenced():  # TensorFlow's C++ lines while it writes the graph
+            model.export(str(out / f"{name}_savedmodel"), format="tf_saved_model", verbose=False)
+        written.append(out / f"{name}_savedmodel")
+    else:
+        print(f"note: no SavedModel under the {keras.backend.backend()} backend (it needs TensorFlow)", file=sys.stderr)
+    print("\n".join(map(str, written)))
+    return 0
+
+
+def portable_model(net, preprocessing, name):
+    """uint8 images -> the training set's scaling -> ``net``, in built-in Keras layers only."""
+    mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
+    inputs = keras.Input(net.input_shape[1:], dtype="uint8", name="images")
+    x = keras.layers.Normalization(mean=mean, variance=std ** 2, name="standardize")(inputs)
+    return keras.Model(inputs, portable_copy(net)(x), name=name)
+
+
+def portable_copy(net):
+    """``net`` with its weights, each ``ZeroPadShortcut`` replaced by a fixed 1x1 convolution."""
+    def clone(layer):
+        if isinstance(layer, ZeroPadShortcut):
+            return keras.layers.Conv2D(layer.filters, 1, strides=layer.strides, use_bias=False, trainable=False,
+                                       name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(net, clone_function=clone)
+    for original, layer in zip(net.layers, copy.layers):
+        if isinstance(original, ZeroPadShortcut):
+            channels = original.input.shape[-1]
+            kernel = np.zeros((1, 1, channels, original.filters), "float32")
+            start = (original.filters - channels) // 2
+            kernel[0, 0, np.arange(channels), start + np.arange(channels)] = 1.0
+            layer.set_weights([kernel])
+        else:
+            layer.set_weights(original.get_weights())
+    return copy
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""export.py: the .keras file loads in a process that cannot import the suite, the SavedModel
+takes uint8 images, and both predict what the suite predicts."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import export
+import models
+from conftest import train_run
+from models.pretrained import load_with_sidecar
+from suite.preprocessing import wrap
+
+# Loads the .keras file with every module of the suite made unimportable.
+KERAS_ONLY = textwrap.dedent("""
+    import importlib.abc, sys
+    class NoSuite(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name.split(".")[0] in ("models", "suite", "callbacks", "train", "evaluate", "export"):
+                raise ImportError("the suite's code is not available here: " + name)
+    sys.meta_path.insert(0, NoSuite())
+    import keras, numpy as np
+    model = keras.saving.load_model(sys.argv[1])
+    np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))
+""")
+
+
+def exported(tmp_path, capsys, *args):
+    out = tmp_path / "exported"
+    assert export.main([*map(str, args), "-o", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+def check_both(out, name, images, expected, tmp_path):
+    np.save(tmp_path / "x.npy", images)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run([sys.executable, "-I", "-c", KERAS_ONLY, str(out / f"{name}.keras"), str(tmp_path / "x.npy"),
+                          str(tmp_path / "p.npy")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, atol=1e-5)
+
+    import tensorflow as tf
+    loaded = tf.saved_model.load(str(out / f"{name}_savedmodel"))  # kept: its variables live as long as it does
+    np.testing.assert_allclose(loaded.serve(tf.constant(images)).numpy(), expected, atol=1e-5)
+
+
+def test_shipped_all_cnn_c_exports_and_predicts_the_same(tmp_path, capsys, cifar):
+    out = exported(tmp_path, capsys, "--pretrained", "allcnn_c")
+    images = cifar.x_test[:64]
+    check_both(out, "allcnn_c", images, models.create("allcnn_c", pretrained=True).predict(images, verbose=0), tmp_path)
+    assert (out / "allcnn_c_classes.txt").read_text().split() == cifar.class_names
+
+
+def test_a_resnet_with_parameter_free_shortcuts_exports_too(tmp_path, capsys, cifar):
+    code, run_dir = train_run(tmp_path / "runs", "model.name=resnet20", "model.params={}", "data.source=cifar10",
+                              "data.subset=10", "data.test_subset=5", "data.normalize=standardize",
+                              "training.epochs=1", name="resnet")
+    assert code == 0
+    out = exported(tmp_path, capsys, "--run", run_dir, "--checkpoint", "final")
+    net, sidecar = load_with_sidecar(run_dir / "final.weights.h5", models.create)
+    suite_model = wrap(net, sidecar["preprocessing"]["mean"], sidecar["preprocessing"]["std"])
+    images = cifar.x_test[:32]
+    check_both(out, run_dir.name, images, suite_model.predict(images, verbose=0), tmp_path)
+
+
+def test_an_existing_folder_is_not_touched(tmp_path, capsys):
+    (tmp_path / "exported").mkdir()
+    (tmp_path / "exported" / "keep.txt").write_text("mine")
+    code = export.main(["--pretrained", "allcnn_c", "-o", str(tmp_path / "exported")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "exists" in err[0]
+    assert [p.name for p in (tmp_path / "exported").iterdir()] == ["keep.txt"]
+
+
+def test_portable_copy_has_only_keras_layers():
+    net = models.create("resnet20")
+    assert any(not type(layer).__module__.startswith("keras") for layer in net.layers)  # ZeroPadShortcut
+    copy = export.portable_copy(net)
+    assert all(type(layer).__module__.startswith("keras") for layer in copy.layers)
