@@ -119,7 +119,7 @@ def test_base_inheritance_and_set_overrides(tmp_path):
         "base: parent.yaml\nschedule: {name: step, factor: 0.25}\ntraining: {epochs: 20}\n")
     cfg = load_config(tmp_path / "child.yaml", ["optimizer.lr=0.05", "augment.flip=true", "schedule.every=4"])
     assert cfg["name"] == "child"
-    assert cfg["model"] == {"name": "minivggnet", "params": {"batch_norm": True}}
+    assert cfg["model"] == {"name": "minivggnet", "params": {"batch_norm": True}, "init": None, "freeze": []}
     assert cfg["schedule"] == {**cfg["schedule"], "name": "step", "factor": 0.25, "every": 4}
     assert cfg["training"]["epochs"] == 20 and cfg["training"]["batch_size"] == 64
     assert cfg["optimizer"]["lr"] == 0.05 and cfg["optimizer"]["nesterov"] is True
