@@ -36,7 +36,8 @@ from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopO
                        restore_state)
 from callbacks.checkpoints import save_weights_atomic  # noqa: E402
 from callbacks.training_monitor import load_history  # noqa: E402
-from suite import cluster, data as datasets, finetune  # noqa: E402
+import compare  # noqa: E402
+from suite import cluster, data as datasets, finetune, sweep  # noqa: E402
 from suite.atomic import remove_temporaries, write_json, write_text  # noqa: E402
 from suite.augment import augmentation  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
@@ -63,6 +64,9 @@ def parse_args(argv):
     p.add_argument("--stop-after", type=int, metavar="EPOCH",
                    help="stop cleanly after this epoch, ready for --resume (training in chunks)")
     p.add_argument("--dry-run", action="store_true", help="validate, build and summarise the model; no training")
+    p.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="one run per value (the product of several --sweep), in one sweep folder, compared at the end;"
+                        " --resume <sweep folder> continues it")
     return p.parse_args(argv)
 
 
@@ -90,6 +94,8 @@ def run(args, extra_callbacks=()):
     if args.settings:
         print(settings_help())
         return 0
+    if args.sweep or (args.resume and (Path(args.resume) / sweep.PLAN).is_file()):
+        return run_sweep(args, extra_callbacks)
     cfg = read_config(args)
     splits = datasets.prepare(cfg["data"], cfg["training"]["seed"])
     classes_for_the_model(cfg, splits)
@@ -109,6 +115,43 @@ def run(args, extra_callbacks=()):
     metrics = final_metrics(cfg, trainer, splits, runtime, run_dir, callbacks.best, status, reason, started)
     write_json(run_dir / "metrics.json", metrics)
     return report_outcome(args, run_dir, metrics)
+
+
+def run_sweep(args, extra_callbacks=()):
+    """Every run of a sweep (``suite.sweep``), each an ordinary run in the sweep folder, then
+    compare.py's curves and table of them all. Completed runs are skipped, so that
+    ``--resume <sweep folder>`` continues where it stopped."""
+    if args.resume:
+        if args.sweep or args.set:
+            raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
+        folder = Path(args.resume)
+    elif args.dry_run:
+        _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
+        print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
+        return 0
+    else:
+        folder = sweep.new_sweep_folder(str(Path(args.config).resolve()), args.set, sweep.parse_sweeps(args.sweep))
+    plan = sweep.read_plan(folder)
+    runs = plan["runs"]
+    print(f"sweep of {len(runs)} runs in {folder}")
+    for i, entry in enumerate(runs, start=1):
+        run_dir = sweep.run_folder(folder, entry["name"])
+        if run_dir is not None and sweep.completed(run_dir):
+            print(f"[{i}/{len(runs)}] {entry['name']}: completed, {run_dir}")
+            continue
+        print(f"[{i}/{len(runs)}] {entry['name']}", flush=True)
+        sets = [*plan["set"], *entry["set"], f"name={entry['name']}", f"output.dir={folder}"]
+        one = argparse.Namespace(config=None if run_dir else plan["config"], resume=str(run_dir) if run_dir else None,
+                                 set=[] if run_dir else sets, stop_after=args.stop_after, dry_run=False,
+                                 settings=False, sweep=[])
+        code = run(one, extra_callbacks)
+        if code != 0 or not sweep.completed(sweep.run_folder(folder, entry["name"])):  # failed, or stopped
+            print(f"sweep stopped at {entry['name']}; continue it with: python train.py --resume {folder}",
+                  file=sys.stderr)
+            return code
+    compare.main(["curves", str(folder), "-o", str(folder / "curves.png"), "--title", f"Sweep: {folder.name}"])
+    compare.main(["table", str(folder), "--md", str(folder / "table.md")])
+    return 0
 
 
 def read_config(args):
