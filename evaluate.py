@@ -154,6 +154,8 @@ def load_test_set(args, class_names=None):
     """``(data, x_test, y_test)``: the test images (the first ``--limit``, as views: no copy);
     only those of ``class_names`` (a fine-tuned network's classes) if they are a part of CIFAR-10's."""
     data = load_cifar10(args.data_path, args.data)
+    if not len(data.x_test):
+        raise UserError(f"{data.source}: has no test images (no test labels) to evaluate on")
     if class_names and list(class_names) != data.class_names and set(class_names) <= set(data.class_names):
         data = only_classes(data, class_names)
     if args.limit:

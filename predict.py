@@ -63,17 +63,18 @@ def run(args):
     check_arguments(args)
     files = kaggle_files(Path(args.kaggle)) if args.kaggle else image_files(args.images)
     model, classes = load_model(args)
+    top = min(args.top, len(classes))
     results, failed = classify(model, files, args.workers, strict=bool(args.kaggle))
     if args.kaggle:
         path = Path(args.output or "submission.csv")
-        write_text(path, submission(files, results, classes))
+        save(path, submission(files, results, classes), "-o")
         print(f"{path}: {len(files):,} predictions")
         return 0
     for path, probs in results:
-        order = np.argsort(-probs, kind="stable")[:args.top]
+        order = np.argsort(-probs, kind="stable")[:top]
         print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in order))
     if args.csv:
-        write_text(args.csv, predictions_csv(results, classes, args.top))
+        save(args.csv, predictions_csv(results, classes, top), "--csv")
     if failed:
         print(f"{failed} of {len(files)} images could not be read", file=sys.stderr)
     return 1 if failed else 0
@@ -90,6 +91,9 @@ def check_arguments(args):
         raise UserError("give image files or folders to classify, or --kaggle DIR")
     if args.output and not args.kaggle:
         raise UserError("-o goes with --kaggle (use --csv for other images)")
+    for flag, path in (("-o", args.output or ("submission.csv" if args.kaggle else None)), ("--csv", args.csv)):
+        if path and (Path(path).is_dir() or not Path(path).absolute().parent.is_dir()):
+            raise UserError(f"{flag} {path}: not a file in an existing folder")
 
 
 def image_files(arguments):
@@ -154,6 +158,13 @@ def classify(model, files, workers, strict):
             if progress is not None:
                 progress.update(start + len(chunk))
     return results, failed
+
+
+def save(path, text, flag):
+    try:
+        write_text(path, text)
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot write it ({e.strerror})") from None
 
 
 def _decode(path):

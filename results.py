@@ -63,8 +63,12 @@ def run(args):
         run_dir = Path(args.run)
         metrics = finished_run(run_dir)
         name = metrics["name"]
-        weights = ship_weights(run_dir, metrics, Path(args.weights_dir), args.replace) if args.weights else None
-        copy_record(run_dir, results / name, args.replace)
+        targets = [results / name] + ([Path(args.weights_dir) / f"{metrics['model']}.weights.h5"] if args.weights else [])
+        taken = [t for t in targets if t.exists()]
+        if taken and not args.replace:  # checked before anything is written
+            raise UserError(f"{taken[0]}: exists; give --replace to overwrite it")
+        weights = ship_weights(run_dir, metrics, Path(args.weights_dir)) if args.weights else None
+        copy_record(run_dir, results / name)
         print(f"recorded {run_dir} as {results / name}" + (f"; weights {weights}" if weights else ""))
     path = write_readme(results)
     print(path)
@@ -89,16 +93,14 @@ def finished_run(run_dir):
     return metrics
 
 
-def copy_record(run_dir, folder, replace):
-    if folder.exists() and not replace:
-        raise UserError(f"{folder}: a record of this config exists; give --replace to overwrite it")
+def copy_record(run_dir, folder):
     folder.mkdir(parents=True, exist_ok=True)
     for name in RECORD_FILES:
         with atomic_path(folder / name) as tmp:
             shutil.copyfile(run_dir / name, tmp)
 
 
-def ship_weights(run_dir, metrics, weights_dir, replace):
+def ship_weights(run_dir, metrics, weights_dir):
     """``final.weights.h5`` as ``<weights_dir>/<model>.weights.h5``, its sidecar completed
     with the run's final test figures; returns the new path."""
     from suite.sidecar import read_sidecar, sidecar_path
@@ -110,8 +112,6 @@ def ship_weights(run_dir, metrics, weights_dir, replace):
     if size > MAX_WEIGHTS_BYTES:
         raise UserError(f"{source}: {size / 2**20:.1f} MB; weights that ship are at most {MAX_WEIGHTS_BYTES // 2**20} MB")
     target = weights_dir / f"{metrics['model']}.weights.h5"
-    if target.exists() and not replace:
-        raise UserError(f"{target}: exists; give --replace to overwrite it")
     sidecar = read_sidecar(source)
     sidecar.update({
         "description": f"{metrics['model']} trained by this suite's train.py with the config "
@@ -151,6 +151,9 @@ def published(results):
         raise UserError(f"{path}: YAML syntax error ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of config names")
+    for name, entry in data.items():
+        if not (isinstance(entry, dict) and (entry.get("accuracy") is None or isinstance(entry["accuracy"], float))):
+            raise UserError(f"{path}: {name}: expected a mapping with accuracy (a fraction, or null) and source")
     return data
 
 

@@ -99,6 +99,7 @@ def run(args, extra_callbacks=()):
     cfg = read_config(args)
     splits = datasets.prepare(cfg["data"], cfg["training"]["seed"])
     classes_for_the_model(cfg, splits)
+    splits = finetune.with_init_scaling(cfg["model"], splits)
     keras.backend.clear_session()  # layer names as in a fresh process, which model.freeze names
     runtime = configure(cfg["runtime"], cfg["training"]["seed"], cfg["training"]["deterministic"])
     trainer = build(cfg, splits, runtime, resuming=bool(args.resume))
@@ -125,6 +126,12 @@ def run_sweep(args, extra_callbacks=()):
         if args.sweep or args.set:
             raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
         folder = Path(args.resume)
+        if args.dry_run:
+            runs = sweep.read_plan(folder)["runs"]
+            print("\n".join([f"sweep of {len(runs)} runs in {folder} (dry run: nothing trained):"]
+                            + [f"  {r['name']}: " + ("finished" if sweep.finished(sweep.run_folder(folder, r["name"]))
+                                                     else "to run") for r in runs]))
+            return 0
     elif args.dry_run:
         _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
         print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
@@ -136,8 +143,8 @@ def run_sweep(args, extra_callbacks=()):
     print(f"sweep of {len(runs)} runs in {folder}")
     for i, entry in enumerate(runs, start=1):
         run_dir = sweep.run_folder(folder, entry["name"])
-        if run_dir is not None and sweep.completed(run_dir):
-            print(f"[{i}/{len(runs)}] {entry['name']}: completed, {run_dir}")
+        if sweep.finished(run_dir):
+            print(f"[{i}/{len(runs)}] {entry['name']}: finished, {run_dir}")
             continue
         print(f"[{i}/{len(runs)}] {entry['name']}", flush=True)
         sets = [*plan["set"], *entry["set"], f"name={entry['name']}", f"output.dir={folder}"]
@@ -145,7 +152,7 @@ def run_sweep(args, extra_callbacks=()):
                                  set=[] if run_dir else sets, stop_after=args.stop_after, dry_run=False,
                                  settings=False, sweep=[])
         code = run(one, extra_callbacks)
-        if code != 0 or not sweep.completed(sweep.run_folder(folder, entry["name"])):  # failed, or stopped
+        if not sweep.finished(sweep.run_folder(folder, entry["name"])):  # failed or stopped
             print(f"sweep stopped at {entry['name']}; continue it with: python train.py --resume {folder}",
                   file=sys.stderr)
             return code
@@ -173,7 +180,7 @@ def build(cfg, splits, runtime, resuming=False):
     steps = steps_per_epoch(len(splits.x_train), tc["batch_size"])
     with runtime.scope():
         net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
-        init = start_from(cfg["model"], net) if not resuming else ""
+        init = start_from(cfg["model"], net, resuming)
         flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
         in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
         model = wrap(net, splits.mean, splits.std, in_model, other_augmentation)
@@ -196,12 +203,14 @@ def classes_for_the_model(cfg, splits):
         params["num_classes"] = k
 
 
-def start_from(model_cfg, net):
-    """``model.init`` and ``model.freeze`` applied to ``net``; one line for the header ('' if neither)."""
+def start_from(model_cfg, net, resuming):
+    """``model.init`` (unless ``resuming``: the run's state holds the weights) and
+    ``model.freeze`` applied to ``net``; one line for the header ('' if neither)."""
     parts = []
-    if model_cfg["init"]:
+    if model_cfg["init"] and not resuming:
         path, fresh = finetune.load_matching(net, model_cfg["init"])
-        parts.append(f"weights from {path}" + (f" (fresh, shapes differ: {', '.join(fresh)})" if fresh else ""))
+        parts.append(f"weights from {path}, with their input scaling"
+                     + (f" (fresh, shapes differ: {', '.join(fresh)})" if fresh else ""))
     if model_cfg["freeze"]:
         frozen = finetune.freeze(net, model_cfg["freeze"])
         parts.append(f"frozen: {', '.join(frozen)}")

@@ -79,9 +79,9 @@ def run(args):
     layer = gradcam.conv_layer(net, args.layer) if args.layer or args.command == "gradcam" else first
     name = weights_name(args, path)
     if args.command == "features":
-        images, _, titles = pick_images(args, [args.index])
+        images, _, titles = pick_images(args, [args.index], classes)
     elif args.command == "gradcam":
-        images, labels, titles = gradcam_images(net, scale, args)
+        images, labels, titles = gradcam_images(net, scale, args, classes)
     out = new_folder(Path(args.out_dir), f"visualize-{name}-{args.command}", "--out-dir: cannot create a folder in")
     if args.command == "filters":
         draw_filters(layer, out, name, rgb=layer is first)
@@ -104,24 +104,28 @@ class Scaling:
         return (np.asarray(images, "float32") - self.mean) / self.std
 
 
-def pick_images(args, indices):
+def pick_images(args, indices, class_names):
     """``(uint8 images, true labels or None, titles)``: files given with --image, else the
     test images at ``indices``."""
     if getattr(args, "image", None):
         from suite.images import open_image
         images = np.stack([open_image(p, 32) for p in args.image])
         return images, None, [Path(p).name for p in args.image]
-    from suite.data import load_cifar10
-    data = load_cifar10(args.data_path)
-    bad = [i for i in indices if not 0 <= i < len(data.x_test)]
+    x_test, y_test = test_set(args, class_names)
+    bad = [i for i in indices if not 0 <= i < len(x_test)]
     if bad:
-        raise UserError(f"--index {bad[0]}: the test set has images 0..{len(data.x_test) - 1}")
-    return data.x_test[indices], data.y_test[indices], [f"test image {i}" for i in indices]
+        raise UserError(f"--index {bad[0]}: the test set has images 0..{len(x_test) - 1}")
+    return x_test[indices], y_test[indices], [f"test image {i}" for i in indices]
 
 
-def test_set(args):
-    from suite.data import load_cifar10
+def test_set(args, class_names):
+    """The test images and labels, of the network's classes only (a fine-tuned one's)."""
+    from suite.data import load_cifar10, only_classes
     data = load_cifar10(args.data_path)
+    if not len(data.x_test):
+        raise UserError(f"{data.source}: has no test images (no test labels); give image files with --image")
+    if class_names != data.class_names and set(class_names) <= set(data.class_names):
+        data = only_classes(data, class_names)
     return data.x_test, data.y_test
 
 
@@ -167,14 +171,14 @@ def draw_features(net, layer, x, image, title, out):
     _save(fig, out / f"features-{layer.name}.png")
 
 
-def gradcam_images(net, scale, args):
+def gradcam_images(net, scale, args, class_names):
     """The images --image, --mistakes or --count pick: ``(uint8 images, labels or None, titles)``."""
     if args.image:
-        return pick_images(args, [])
+        return pick_images(args, [], class_names)
     n = args.mistakes or args.count
     if n < 1:
         raise UserError(f"--{'mistakes' if args.mistakes is not None else 'count'} must be >= 1, got {n}")
-    x_test, y_test = test_set(args)
+    x_test, y_test = test_set(args, class_names)
     if args.mistakes:
         probs = net.predict(scale(x_test), batch_size=250, verbose=0)
         wrong = np.flatnonzero(probs.argmax(1) != y_test)

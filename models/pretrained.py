@@ -61,11 +61,15 @@ def load_with_sidecar(path, build, **params):
     from suite.legacy_weights import load_weights_file
     from suite.sidecar import read_sidecar, sidecar_path
 
+    from models.registry import builder_params
+
     sidecar = read_sidecar(path)
     knobs = dict(sidecar["model"].get("params") or {})
+    defaults = builder_params(sidecar["model"]["name"])
     for key, value in params.items():
-        if key in knobs and knobs[key] != value:
-            raise UserError(f"{path}: {key}={value!r} differs from the weights' {key}={knobs[key]!r} "
+        theirs = knobs.get(key, defaults.get(key))
+        if key in defaults and theirs != value:
+            raise UserError(f"{path}: {key}={value!r} differs from the weights' {key}={theirs!r} "
                             f"({sidecar_path(path).name})")
     pre = sidecar.get("preprocessing") or {}
     if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):

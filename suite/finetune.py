@@ -8,6 +8,10 @@ in the network is loaded; the others keep their fresh initialisation, which is h
 classifier head for another number of classes (``data.classes``) is replaced. A file of
 another architecture (different layers, not only a different head) is refused.
 
+The run takes the input scaling of the weights it starts from (their sidecar's channel
+mean and deviation), since the layers it keeps were trained on inputs scaled that way,
+and a sidecar that names another model or other knobs (but ``num_classes``) is refused.
+
 ``model.freeze`` lists layer names or ``fnmatch`` patterns (``conv2d_[0-5]``, ``dense*``),
 the names Keras gives the layers in a fresh process, as ``python -m models NAME``
 prints them; train.py builds every network in a fresh Keras session so that they hold.
@@ -30,6 +34,41 @@ def init_file(init):
     if init in list_pretrained() or not init.endswith(".h5"):
         return pretrained_weights(init)
     raise UserError(f"model.init: {init} does not exist (a .weights.h5 file or a pretrained name)")
+
+
+def init_sidecar(model_cfg):
+    """The sidecar of ``model.init``'s weights (None without a sidecar), checked against the
+    config's model: same name, same knobs but ``num_classes``."""
+    from models import builder_params
+    from suite.sidecar import read_sidecar, sidecar_path
+
+    path = init_file(model_cfg["init"])
+    sidecar = read_sidecar(path, missing_ok=True)
+    if sidecar is None:
+        return None
+    theirs, name = sidecar["model"], model_cfg["name"]
+    if theirs.get("name") != name:
+        raise UserError(f"model.init: {path} holds weights of {theirs.get('name')!r} ({sidecar_path(path).name}), "
+                        f"this config trains {name!r}")
+    defaults = builder_params(name)
+    for key in sorted(set(defaults) - {"num_classes", "weight_decay"}):
+        ours = model_cfg["params"].get(key, defaults[key])
+        other = (theirs.get("params") or {}).get(key, defaults[key])
+        if ours != other:
+            raise UserError(f"model.params.{key}: {ours!r}, but the model.init weights were trained with "
+                            f"{key}={other!r} ({sidecar_path(path).name})")
+    return sidecar
+
+
+def with_init_scaling(model_cfg, splits):
+    """``splits`` scaled as ``model.init``'s weights were trained (unchanged without init or sidecar)."""
+    import dataclasses
+
+    sidecar = init_sidecar(model_cfg) if model_cfg["init"] else None
+    pre = (sidecar or {}).get("preprocessing") or {}
+    if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
+        return splits
+    return dataclasses.replace(splits, mean=pre["mean"], std=pre["std"])
 
 
 def load_matching(net, init):

@@ -95,11 +95,12 @@ def run_folder(folder, name):
     return found[-1] if found else None
 
 
-def completed(run_dir):
-    """Whether ``run_dir`` (a path or None) holds a run that completed."""
+def finished(run_dir):
+    """Whether ``run_dir`` (a path or None) holds a run that completed or diverged (a result
+    of the sweep too: trying it again would diverge again)."""
     if run_dir is None:
         return False
     try:
-        return json.loads((run_dir / "metrics.json").read_text()).get("status") == "completed"
-    except (OSError, ValueError):
+        return json.loads((run_dir / "metrics.json").read_text()).get("status") in ("completed", "diverged")
+    except (OSError, ValueError, AttributeError):
         return False

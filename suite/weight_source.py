@@ -42,5 +42,5 @@ def weights_name(args, path):
     if args.pretrained:
         return args.pretrained
     if args.run:
-        return Path(args.run).name
+        return Path(args.run).resolve().name
     return Path(path).name.split(".")[0]

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import evaluate
-from conftest import train_run
+from conftest import REPO, train_run
+
+REPO_CONFIG = REPO / "configs" / "quickstart.yaml"
 
 BASE = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=20", "data.test_subset=20",
         "training.epochs=1"]
@@ -61,7 +63,7 @@ def test_a_pretrained_name_starts_the_network(tmp_path, capsys):
                               "model.init=allcnn_c", "model.freeze=[conv2d, 'conv2d_[1-7]']", name="fromname")
     out = capsys.readouterr().out
     assert code == 0
-    assert "weights from" in out and "allcnn_c.weights.h5 (fresh, shapes differ: conv2d_8)" in out
+    assert "weights from" in out and "allcnn_c.weights.h5, with their input scaling (fresh, shapes differ: conv2d_8)" in out
 
 
 @pytest.mark.parametrize("sets, message", [
@@ -70,7 +72,8 @@ def test_a_pretrained_name_starts_the_network(tmp_path, capsys):
     (["model.freeze=[conv9]"], "model.freeze: 'conv9' matches no layer of shallownet; its layers are"),
     (["model.init=nothing.weights.h5"], "model.init: nothing.weights.h5 does not exist"),
     (["model.init=resnet"], "no pretrained weights named 'resnet'"),
-    (["model.init=allcnn_c"], "another architecture"),
+    (["model.init=allcnn_c"], "holds weights of 'allcnn_c' (allcnn_c.json), this config trains 'shallownet'"),
+    (["model.name=allcnn_c", "model.init=allcnn_c"], "model.params.final_relu: True, but the model.init weights"),
     (["data.classes=[cat, dog]", "model.params={num_classes: 3}"], "num_classes: 3 for the 2 classes"),
 ])
 def test_mistakes_are_one_line_and_make_no_run_folder(tmp_path, capsys, sets, message):
@@ -78,3 +81,26 @@ def test_mistakes_are_one_line_and_make_no_run_folder(tmp_path, capsys, sets, me
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and run_dir is None, err
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_weights_of_another_architecture_without_a_sidecar_are_refused(tmp_path, capsys):
+    from conftest import REPO
+    bare = tmp_path / "bare.weights.h5"
+    bare.write_bytes((REPO / "weights" / "allcnn_c.weights.h5").read_bytes())  # no sidecar beside it
+    code, run_dir = train_run(tmp_path / "runs", *BASE, f"model.init={bare}")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and run_dir is None and len(err) == 1 and "another architecture" in err[0]
+
+
+def test_a_stopped_fine_tune_resumes_with_its_layers_still_frozen(tiny_run, tmp_path, capsys):
+    sets = [*BASE, "training.epochs=2", f"model.init={tiny_run / 'final.weights.h5'}", "model.freeze=[conv2d]",
+            "data.classes=[cat, dog]"]
+    import train
+    args = ["--config", str(REPO_CONFIG), "--stop-after", "1"] + [a for x in [*sets, f"output.dir={tmp_path}"]
+                                                                  for a in ("--set", x)]
+    assert train.main(args) == 0
+    run_dir, = tmp_path.glob("quickstart-*")
+    assert train.main(["--resume", str(run_dir)]) == 0
+    start, end = arrays(tiny_run / "final.weights.h5"), arrays(run_dir / "final.weights.h5")
+    for k in (k for k in start if k.startswith("layers/conv2d/")):
+        np.testing.assert_array_equal(end[k], start[k])

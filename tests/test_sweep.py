@@ -48,7 +48,7 @@ def test_a_sweep_runs_every_combination_and_resumes_what_was_stopped(tmp_path, c
     capsys.readouterr()
     assert train.main(["--resume", str(folder)]) == 0
     out = capsys.readouterr().out
-    assert f"[1/4] {names[0]}: completed" in out and f"[4/4] {names[3]}\n" in out
+    assert f"[1/4] {names[0]}: finished" in out and f"[4/4] {names[3]}\n" in out
     assert all((runs[n] / "metrics.json").stat().st_mtime_ns == stamps[n] for n in names[:3])
     assert json.loads((next(folder.glob(f"{names[3]}-2*")) / "metrics.json").read_text())["status"] == "completed"
 
