@@ -83,9 +83,11 @@ def test_filters_features_and_gradcam_of_the_shipped_all_cnn_c(tmp_path, capsys)
     code, folder, _ = draw(tmp_path, capsys, "features", "--pretrained", "allcnn_c", "--layer", "conv2d_1",
                            "--index", "5")
     assert code == 0 and pngs(folder) == ["features-conv2d_1.png"]
-    code, folder, _ = draw(tmp_path, capsys, "gradcam", "--pretrained", "allcnn_c", "--mistakes", "3")
+    code, folder, _ = draw(tmp_path, capsys, "gradcam", "--pretrained", "allcnn_c", "--count", "3")
     assert code == 0 and pngs(folder) == ["gradcam-conv2d_8.png"]
     assert "allcnn_c-gradcam" in folder
+    code, folder, _ = draw(tmp_path, capsys, "gradcam", "--pretrained", "shallownet", "--mistakes", "3")  # a fast net
+    assert code == 0 and pngs(folder) == ["gradcam-conv2d.png"]
 
 
 def test_gradcam_of_a_resnet_run_at_a_named_layer(tmp_path, capsys):
