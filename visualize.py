@@ -75,7 +75,8 @@ def run(args):
         for layer in gradcam.conv_layers(net):
             print(f"{layer.name:<24} {layer.kernel.shape}  -> {layer.output.shape}")
         return 0
-    first = gradcam.conv_layers(net)[0] if gradcam.conv_layers(net) else gradcam.conv_layer(net)  # (raises)
+    gradcam.conv_layer(net)  # a network without convolutions is one error line here
+    first = gradcam.conv_layers(net)[0]
     layer = gradcam.conv_layer(net, args.layer) if args.layer or args.command == "gradcam" else first
     name = weights_name(args, path)
     if args.command == "features":
