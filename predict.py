@@ -31,11 +31,10 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 import numpy as np  # noqa: E402
 
 import models  # noqa: E402
-from models.pretrained import load_with_sidecar  # noqa: E402
+from models.pretrained import load_wrapped  # noqa: E402
 from suite.atomic import write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.images import open_image  # noqa: E402
-from suite.preprocessing import wrap  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -128,10 +127,8 @@ def kaggle_files(folder):
 def load_model(args):
     """The network with its input scaling built in (uint8 in, probabilities out), and its class names."""
     path, _ = weights_file(args)
-    net, sidecar = load_with_sidecar(path, models.create)
-    pre = sidecar["preprocessing"]
-    classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
-    return wrap(net, pre["mean"], pre["std"]), classes
+    model, sidecar = load_wrapped(path, models.create)
+    return model, sidecar.get("class_names") or [str(i) for i in range(model.output_shape[-1])]
 
 
 def classify(model, files, workers, strict):

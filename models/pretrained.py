@@ -47,11 +47,17 @@ def load_pretrained(name, build, **params):
     the sidecar's knobs (and ``num_classes``/``input_shape`` with their trained values);
     any other value is refused, since the weights only fit the network they came from.
     """
+    return load_wrapped(pretrained_weights(name), build, **params)[0]
+
+
+def load_wrapped(path, build, **params):
+    """``(model, sidecar)``: ``load_with_sidecar``'s network with its input scaling built in
+    (uint8 images in, class probabilities out)."""
     from suite.preprocessing import wrap
 
-    net, sidecar = load_with_sidecar(pretrained_weights(name), build, **params)
+    net, sidecar = load_with_sidecar(path, build, **params)
     pre = sidecar["preprocessing"]
-    return wrap(net, pre["mean"], pre["std"])
+    return wrap(net, pre["mean"], pre["std"]), sidecar
 
 
 def load_with_sidecar(path, build, **params):
