@@ -14,6 +14,7 @@ the resolved ``config.yaml``, ``model.txt`` (summary) and ``model.png`` (diagram
 """
 
 import argparse
+import atexit
 import os
 import statistics
 import sys
@@ -415,4 +416,10 @@ def header(cfg, trainer, splits, runtime, run_dir):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    if cluster.lost_contact():  # exit before TensorFlow's collective threads can abort the process
+        atexit._run_exitfuncs()   # the cleanups a normal exit runs (a worker's private folder)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

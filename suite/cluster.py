@@ -187,10 +187,21 @@ def reporting_lost_workers(run, *args):
         cluster = active()
         if cluster is None or not isinstance(e, _lost_worker_errors()):
             raise
+        global _lost
+        _lost = True
         folder, again = (_chief_run_dir,) * 2 if _chief_run_dir else ("the chief's run folder", "<that folder>")
         raise UserError(f"{cluster.task_type} {cluster.index}: lost contact with the cluster "
                         f"({_cause(getattr(e, 'message', str(e)))}); {folder} keeps the last complete "
                         f"epoch: start every worker again with python train.py --resume {again}") from None
+
+
+_lost = False
+
+
+def lost_contact():
+    """Whether this process lost its cluster: TensorFlow's collective threads then abort a
+    normal interpreter exit ("terminate called without an active exception")."""
+    return _lost
 
 
 def _lost_worker_errors():
