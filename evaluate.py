@@ -34,15 +34,16 @@ from suite.quiet import import_keras  # noqa: E402
 keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
 
 import models  # noqa: E402
+from suite import whitening  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
 from suite.config import DEFAULTS, load_config  # noqa: E402
-from suite.data import channel_stats, load_cifar10, only_classes, stratified_indices, stratified_split  # noqa: E402
+from suite.data import RAW_SCALING, channel_stats, load_cifar10, only_classes, stratified_indices, stratified_split  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.folders import new_folder  # noqa: E402
 from suite.keyvalue import parse_items  # noqa: E402
 from suite.legacy_weights import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
 from suite.predict import predict  # noqa: E402
-from suite.preprocessing import wrap  # noqa: E402
+from suite.preprocessing import standardize, wrap  # noqa: E402
 from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
@@ -61,8 +62,9 @@ def parse_args(argv):
     p.add_argument("--model", help="the model by registry name (needed for legacy files, which have no sidecar)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="with --model: a builder knob, e.g. --param batch_norm=false (repeatable; values are YAML)")
-    p.add_argument("--normalize", choices=("scale", "standardize"),
-                   help="with --model: scale (x/255, default) or standardize (per-channel statistics of the training images)")
+    p.add_argument("--normalize", choices=("scale", "none", "standardize", "zca"),
+                   help="with --model: scale (x/255, default), none (raw pixels), standardize (per-channel statistics "
+                        "of the training images) or zca (GCN and ZCA whitening fitted on them)")
     p.add_argument("--data", choices=("cifar10", "sample"), default="cifar10",
                    help="cifar10: the test set (default); sample: the test part of the quick-start sample in data/")
     p.add_argument("--data-path", help="CIFAR-10 folder, .tar.gz or .npz (default: $CIFAR10_PATH, then Keras' cache)")
@@ -94,7 +96,7 @@ def run(args):
     if net.output_shape[-1] != len(class_names):
         raise UserError(f"model {spec['name']!r} has {net.output_shape[-1]} outputs; CIFAR-10 has {len(class_names)} classes")
     fill_scaling(spec, data, args)
-    model = wrap(net, spec["mean"], spec["std"])
+    model = wrap(net, spec["whitening"].layers() if spec.get("whitening") else standardize(spec["mean"], spec["std"]))
     batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
     checkpoint = (sidecar or {}).get("checkpoint") or {}
     head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size)
@@ -146,8 +148,12 @@ def model_spec(args, weights, run_dir, fmt):
     pre = sidecar.get("preprocessing") or {}
     if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
         raise UserError(f"{sidecar_path(weights)}: no preprocessing mean/std; name the model with --model and --normalize")
-    return {"name": sidecar["model"]["name"], "params": dict(sidecar["model"].get("params") or {}),
-            "mean": pre["mean"], "std": pre["std"], "origin": f"sidecar {sidecar_path(weights).name}"}, sidecar
+    spec = {"name": sidecar["model"]["name"], "params": dict(sidecar["model"].get("params") or {}),
+            "mean": pre["mean"], "std": pre["std"], "origin": f"sidecar {sidecar_path(weights).name}"}
+    if pre.get("normalize") == "zca":
+        spec["whitening"] = whitening.load(Path(weights).parent, pre.get("zca"))
+        spec["stats"] = f"{pre['zca']['file']} (sha256 {spec['whitening'].sha256[:12]}..., as the sidecar records)"
+    return spec, sidecar
 
 
 def load_test_set(args, class_names=None):
@@ -164,15 +170,20 @@ def load_test_set(args, class_names=None):
 
 
 def fill_scaling(spec, data, args):
-    """Give ``spec`` its mean and std: x / 255, or the statistics of the training images."""
+    """Give ``spec`` its mean and std: x / 255, or the statistics of the training images, and
+    for ``zca`` the whitening fitted on them."""
     if "mean" in spec:
         return
-    if spec["normalize"] == "scale":
-        spec["mean"], spec["std"] = [0.0] * 3, [255.0] * 3
+    if spec["normalize"] in RAW_SCALING:
+        spec["mean"], spec["std"] = RAW_SCALING[spec["normalize"]]
         return
     train_images, where = training_images(spec.get("cfg"), data, args)
     spec["mean"], spec["std"] = channel_stats(train_images)
     spec["stats"] = f"per-channel statistics of {len(train_images):,} training images ({where})"
+    if spec["normalize"] == "zca":
+        bias = spec["cfg"]["data"]["zca_bias"] if spec.get("cfg") else whitening.BIAS
+        spec["whitening"] = whitening.fit(train_images, bias)
+        spec["stats"] = f"fitted on {len(train_images):,} training images ({where}), bias {bias}"
 
 
 def training_images(cfg, data, args):
@@ -198,7 +209,9 @@ def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime
     ckpt = f"; {checkpoint['kind']} checkpoint" + (f", epoch {checkpoint['epoch']}" if checkpoint.get("epoch") else "") \
         if checkpoint.get("kind") else ""
     scaling = spec.get("stats") or "(x - mean) / std"
-    if spec["mean"] == [0.0] * 3 and spec["std"] == [255.0] * 3:
+    if spec.get("whitening"):
+        scaling = f"GCN + ZCA whitening, {scaling}"
+    elif spec["mean"] == [0.0] * 3 and spec["std"] == [255.0] * 3:
         scaling = "x / 255"
     else:
         scaling += f": mean {_floats(spec['mean'])}, std {_floats(spec['std'])}"
@@ -240,7 +253,8 @@ def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, runtim
         "weights": str(weights), "weights_format": fmt, "checkpoint": checkpoint or None,
         "legacy": load_info if fmt == LEGACY else None,
         "model": spec["name"], "model_params": spec["params"], "parameters": net.count_params(),
-        "model_from": spec["origin"], "preprocessing": {"mean": spec["mean"], "std": spec["std"]},
+        "model_from": spec["origin"], "preprocessing": {"mean": spec["mean"], "std": spec["std"],
+                                                     **({"zca": spec["whitening"].describe()} if spec.get("whitening") else {})},
         "backend": runtime.backend, "keras_version": keras.__version__, "device": device_description(runtime),
         "precision": runtime.precision, "jit_compile": runtime.jit_compile,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),

@@ -12,7 +12,8 @@ output order). ``<out>`` must not exist yet: nothing is overwritten.
 
 The suite's own layers are swapped for Keras' built-in ones with the same arithmetic:
 the scaling (``Standardize``) for ``Normalization`` with the training set's channel mean
-and variance, and the ResNets' parameter-free shortcut (``ZeroPadShortcut``, subsampling
+and variance (ZCA-whitened weights keep their whitening, which is built-in layers already:
+``suite.whitening``), and the ResNets' parameter-free shortcut (``ZeroPadShortcut``, subsampling
 and zero channels) for a fixed 1x1 convolution with stride, whose kernel copies each
 channel to its place (``portable_copy``).
 """
@@ -35,6 +36,7 @@ from models.pretrained import load_with_sidecar  # noqa: E402
 from models.resnet import ZeroPadShortcut  # noqa: E402
 from suite.atomic import write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
+from suite.preprocessing import input_scaling  # noqa: E402
 from suite.quiet import native_stderr_silenced  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file, weights_name  # noqa: E402
 
@@ -57,7 +59,7 @@ def run(args):
     path, _ = weights_file(args)
     net, sidecar = load_with_sidecar(path, models.create)
     name = weights_name(args, path)
-    model = portable_model(net, sidecar["preprocessing"], name)
+    model = portable_model(net, sidecar["preprocessing"], name, Path(path).parent)
     out.mkdir(parents=True)
     model.save(out / f"{name}.keras")
     classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
@@ -73,11 +75,15 @@ def run(args):
     return 0
 
 
-def portable_model(net, preprocessing, name):
-    """uint8 images -> the training set's scaling -> ``net``, in built-in Keras layers only."""
-    mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
+def portable_model(net, preprocessing, name, folder):
+    """uint8 images -> the training set's scaling -> ``net``, in built-in Keras layers only
+    (``folder``: the sidecar's, where a ZCA whitening file is)."""
     inputs = keras.Input(net.input_shape[1:], dtype="uint8", name="images")
-    x = keras.layers.Normalization(mean=mean, variance=std ** 2, name="standardize")(inputs)
+    if preprocessing.get("normalize") == "zca":
+        x = input_scaling(preprocessing, folder)(inputs)
+    else:
+        mean, std = np.asarray(preprocessing["mean"]), np.asarray(preprocessing["std"])
+        x = keras.layers.Normalization(mean=mean, variance=std ** 2, name="standardize")(inputs)
     return keras.Model(inputs, portable_copy(net)(x), name=name)
 
 

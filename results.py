@@ -113,6 +113,11 @@ def ship_weights(run_dir, metrics, weights_dir):
         raise UserError(f"{source}: {size / 2**20:.1f} MB; weights that ship are at most {MAX_WEIGHTS_BYTES // 2**20} MB")
     target = weights_dir / f"{metrics['model']}.weights.h5"
     sidecar = read_sidecar(source)
+    if (sidecar.get("preprocessing") or {}).get("normalize") == "zca":
+        whitening = run_dir / sidecar["preprocessing"]["zca"]["file"]
+        raise UserError(f"{run_dir}: ZCA-whitened weights need their whitening file beside them "
+                        f"({whitening.name}, {whitening.stat().st_size / 2**20:.1f} MB), over the "
+                        f"{MAX_WEIGHTS_BYTES // 2**20} MB that ship; use them from the run folder")
     sidecar.update({
         "description": f"{metrics['model']} trained by this suite's train.py with the config "
                        f"{metrics['name']}; final weights after {metrics['epochs_run']} epochs",

@@ -38,7 +38,7 @@ from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopO
 from callbacks.checkpoints import save_weights_atomic  # noqa: E402
 from callbacks.training_monitor import load_history  # noqa: E402
 import compare  # noqa: E402
-from suite import cluster, data as datasets, finetune, sweep  # noqa: E402
+from suite import cluster, data as datasets, finetune, sweep, whitening  # noqa: E402
 from suite.atomic import remove_temporaries, write_json, write_text  # noqa: E402
 from suite.augment import augmentation  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
@@ -47,7 +47,7 @@ from suite.folders import new_folder  # noqa: E402
 from suite.model_files import summary_text, write_diagram  # noqa: E402
 from suite.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model  # noqa: E402
 from suite.pipeline import steps_per_epoch, training_input, validation_input  # noqa: E402
-from suite.preprocessing import fill_colour, wrap  # noqa: E402
+from suite.preprocessing import fill_colour, standardize, wrap  # noqa: E402
 from suite.reports import scores_on_test  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.schedules import build_schedule, learning_rate_at  # noqa: E402
@@ -98,7 +98,7 @@ def run(args, extra_callbacks=()):
     if args.sweep or (args.resume and (Path(args.resume) / sweep.PLAN).is_file()):
         return run_sweep(args, extra_callbacks)
     cfg = read_config(args)
-    splits = datasets.prepare(cfg["data"], cfg["training"]["seed"])
+    splits = datasets.prepare(cfg["data"], cfg["training"]["seed"], own_whitening(args))
     classes_for_the_model(cfg, splits)
     splits = finetune.with_init_scaling(cfg["model"], splits)
     keras.backend.clear_session()  # layer names as in a fresh process, which model.freeze names
@@ -110,7 +110,7 @@ def run(args, extra_callbacks=()):
         return 0
     run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg))  # private on a worker but the chief
     print(header(cfg, trainer, splits, runtime, run_dir))
-    initial_epoch = open_run_folder(args, run_dir, cfg, trainer)
+    initial_epoch = open_run_folder(args, run_dir, cfg, trainer, splits)
     inputs = make_inputs(cfg, trainer, splits, runtime, initial_epoch)
     callbacks = make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, inputs, extra_callbacks)
     status, reason = fit(cfg, trainer, inputs, callbacks, initial_epoch)
@@ -184,7 +184,8 @@ def build(cfg, splits, runtime, resuming=False):
         init = start_from(cfg["model"], net, resuming)
         flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
         in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
-        model = wrap(net, splits.mean, splits.std, in_model, other_augmentation)
+        scaling = splits.whitening.layers() if splits.whitening else standardize(splits.mean, splits.std)
+        model = wrap(net, scaling, in_model, other_augmentation)
         schedule = build_schedule(cfg, steps)
         one_hot = len(splits.class_names) if tc["label_smoothing"] > 0 else 0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
@@ -225,11 +226,21 @@ def new_run_dir(cfg):
                       fill=lambda draft: write_text(draft / "config.yaml", dump_config(cfg)))
 
 
-def open_run_folder(args, run_dir, cfg, trainer):
-    """Write a new run's model files, or restore a resumed run's state; the epochs already done."""
+def own_whitening(args):
+    """A resumed run's ZCA whitening (``suite.whitening``), so that it goes on with exactly
+    the one it started with; None for a new run or another normalisation."""
+    path = Path(args.resume) / whitening.FILE if args.resume else None
+    return whitening.read(path) if path is not None and path.is_file() else None
+
+
+def open_run_folder(args, run_dir, cfg, trainer, splits):
+    """Write a new run's model files (and ZCA whitening), or restore a resumed run's state;
+    the epochs already done."""
     if not args.resume:
         write_text(run_dir / "model.txt", summary_text(trainer.net))
         write_diagram(trainer.net, run_dir / "model.png")
+        if splits.whitening is not None:
+            splits.whitening.save(run_dir / whitening.FILE)
         return 0
     remove_temporaries(run_dir)  # half-written files of a killed process; the real ones are intact
     if not (run_dir / "state.h5").exists():

@@ -65,11 +65,11 @@ def run(args):
     import models
     from models.pretrained import load_with_sidecar
     from suite import gradcam
+    from suite.preprocessing import input_scaling
 
     path, _ = weights_file(args)
     net, sidecar = load_with_sidecar(path, models.create)
-    pre = sidecar["preprocessing"]
-    scale = Scaling(pre["mean"], pre["std"])
+    scale = Scaling(input_scaling(sidecar["preprocessing"], Path(path).parent))
     classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
     if args.command == "layers":
         for layer in gradcam.conv_layers(net):
@@ -96,13 +96,17 @@ def run(args):
 
 # ----------------------------------------------------------------------------- inputs
 class Scaling:
-    """uint8 images to what the network takes: ``(x - mean) / std`` per channel."""
+    """uint8 images to what the network takes, as numpy: the sidecar's input scaling layer
+    (``suite.preprocessing.input_scaling``) applied outside the model, because Grad-CAM
+    differentiates the bare network with respect to its float input."""
 
-    def __init__(self, mean, std):
-        self.mean, self.std = np.asarray(mean, "float32"), np.asarray(std, "float32")
+    def __init__(self, layer):
+        self.layer = layer
 
     def __call__(self, images):
-        return (np.asarray(images, "float32") - self.mean) / self.std
+        import keras
+
+        return keras.ops.convert_to_numpy(self.layer(np.asarray(images, "uint8")))
 
 
 def pick_images(args, indices, class_names):

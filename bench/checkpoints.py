@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import models  # noqa: E402
 from callbacks.checkpoints import TrainingState, numpy_values, save_weights_atomic  # noqa: E402
 from suite.plots import plot_run  # noqa: E402
-from suite.preprocessing import RandomFlipCrop, wrap  # noqa: E402
+from suite.preprocessing import RandomFlipCrop, standardize, wrap  # noqa: E402
 
 
 def per_variable_state(model, path):
@@ -58,7 +58,7 @@ def median_seconds(fn, repeats):
 
 def measure(name, repeats, folder):
     net = models.create(name)
-    model = wrap(net, [125.3, 123.0, 113.9], [63.0, 62.1, 66.7], RandomFlipCrop(4, True, (125, 123, 114), seed=0))
+    model = wrap(net, standardize([125.3, 123.0, 113.9], [63.0, 62.1, 66.7]), RandomFlipCrop(4, True, (125, 123, 114), seed=0))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     model.fit(rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 64), verbose=0)

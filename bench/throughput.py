@@ -57,7 +57,7 @@ import evaluate  # noqa: E402
 import train  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
 from suite.predict import predict  # noqa: E402
-from suite.preprocessing import wrap  # noqa: E402
+from suite.preprocessing import standardize, wrap  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 
 
@@ -215,7 +215,7 @@ def suite_run(name, batch, n_images, args, workdir, bare=None, block=1):
 
 def eval_rate(net, n_images, repeats, runtime):
     """Median images/s of evaluate.py's own prediction loop, at its default batch size."""
-    model = wrap(net, [0.0] * 3, [255.0] * 3)
+    model = wrap(net, standardize([0.0] * 3, [255.0] * 3))
     x = np.random.default_rng(2).integers(0, 256, (n_images, 32, 32, 3), dtype=np.uint8)
     batch = evaluate.GPU_BATCH_SIZE if runtime.accelerator == "gpu" else evaluate.CPU_BATCH_SIZE
     return statistics.median(predict(model, x, batch, runtime.jit_compile, progress=False)[1] for _ in range(repeats))

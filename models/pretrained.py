@@ -53,11 +53,10 @@ def load_pretrained(name, build, **params):
 def load_wrapped(path, build, **params):
     """``(model, sidecar)``: ``load_with_sidecar``'s network with its input scaling built in
     (uint8 images in, class probabilities out)."""
-    from suite.preprocessing import wrap
+    from suite.preprocessing import input_scaling, wrap
 
     net, sidecar = load_with_sidecar(path, build, **params)
-    pre = sidecar["preprocessing"]
-    return wrap(net, pre["mean"], pre["std"]), sidecar
+    return wrap(net, input_scaling(sidecar["preprocessing"], Path(path).parent)), sidecar
 
 
 def load_with_sidecar(path, build, **params):

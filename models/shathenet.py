@@ -2,8 +2,10 @@
 ShatheNet/models/ShatheNet.py at commit 4055bca, the latest naming).
 
 Sequential CNNs built for upsampled 192 or 299 px inputs: here a ``Resizing(input_size)``
-follows the 32x32 input (knob ``input_size``). ``truncated_normal`` conv kernels, ReLU
-unless noted, head Flatten -> Dense, ReLU -> Dense(classes) -> softmax.
+follows the 32x32 input (knobs ``input_size`` and ``upsample``: ``nearest``, as the source's
+Keras 2 ``flow_from_directory`` resized its images (``load_img``'s default), or
+``bilinear``). ``truncated_normal`` conv kernels, ReLU unless noted, head Flatten -> Dense,
+ReLU -> Dense(classes) -> softmax.
 
 - ``shathenet_v1_0`` (192 px): Conv16 7x7/6, Conv16 5x5/4, Conv32 3x3/2 (all 'same'), MP,
   Dense32. 17,882 parameters.
@@ -33,6 +35,8 @@ from models.common import apply, check_knobs, check_rate, conv, dense, head_laye
     model_input, softmax_output
 from models.registry import register
 from suite.errors import UserError
+
+UPSAMPLING = ("nearest", "bilinear")
 
 # (filters, kernel, stride, padding, relu) or "pool" (2x2 max pooling, 'valid').
 _V1_0 = [(16, 7, 6, "same", True), (16, 5, 4, "same", True), (32, 3, 2, "same", True), "pool"]
@@ -73,7 +77,8 @@ def _strided(body):
 
 
 def _build(name, body, units, input_shape, num_classes, input_size, weight_decay, activation="relu",
-           kernel_initializer="truncated_normal", batch_norm=False, downsample="pool", head="flatten", dropout=0.0):
+           kernel_initializer="truncated_normal", batch_norm=False, downsample="pool", head="flatten", dropout=0.0,
+           upsample="nearest"):
     inputs = model_input(input_shape, num_classes, name)
     check_knobs(name, activation, kernel_initializer, downsample, head, batch_norm)
     rate = check_rate(name, "dropout", dropout)
@@ -82,7 +87,9 @@ def _build(name, body, units, input_shape, num_classes, input_size, weight_decay
     if not isinstance(input_size, int) or isinstance(input_size, bool) or input_size < smallest:
         raise UserError(f"model {name!r}: input_size must be an integer >= {smallest} "
                         f"(smaller inputs shrink to nothing), got {input_size!r}")
-    x = keras.layers.Resizing(input_size, input_size, name="upsample")(inputs)
+    if upsample not in UPSAMPLING:
+        raise UserError(f"model {name!r}: upsample must be one of {', '.join(UPSAMPLING)}, got {upsample!r}")
+    x = keras.layers.Resizing(input_size, input_size, interpolation=upsample, name="upsample")(inputs)
     for item in body:
         if item == "pool":
             x = keras.layers.MaxPooling2D(2)(x)
@@ -98,11 +105,11 @@ def _build(name, body, units, input_shape, num_classes, input_size, weight_decay
 
 
 def _version(name, body, units, default_size):
-    def builder(input_shape=(32, 32, 3), num_classes=10, input_size=default_size, activation="relu",
-                kernel_initializer="truncated_normal", batch_norm=False, downsample="pool", head="flatten",
-                dropout=0.0, weight_decay=0.0):
+    def builder(input_shape=(32, 32, 3), num_classes=10, input_size=default_size, upsample="nearest",
+                activation="relu", kernel_initializer="truncated_normal", batch_norm=False, downsample="pool",
+                head="flatten", dropout=0.0, weight_decay=0.0):
         return _build(name, body, units, input_shape, num_classes, input_size, weight_decay, activation,
-                      kernel_initializer, batch_norm, downsample, head, dropout)
+                      kernel_initializer, batch_norm, downsample, head, dropout, upsample)
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = f"ShatheNet {name[len('shathenet_'):].replace('_', '.')} (see the module docstring)."

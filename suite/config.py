@@ -55,8 +55,11 @@ SETTINGS = {
                                                 "labelled 0, 1, ... in this order"),
         "validation": Setting("test", VALIDATION,
                               "test (as the study projects do) or a fraction of the training set held out"),
-        "normalize": Setting("scale", rules.choice("scale", "standardize"),
-                             "scale: x/255; standardize: per-channel mean/std of the training images"),
+        "normalize": Setting("scale", rules.choice("scale", "none", "standardize", "zca"),
+                             "scale: x/255; none: the raw pixel values 0..255; standardize: per-channel mean/std of the training images; "
+                             "zca: global contrast normalisation and ZCA whitening fitted on them (All-CNN)"),
+        "zca_bias": Setting(0.1, rules.POSITIVE, "zca: added to the covariance's eigenvalues (pylearn2's "
+                                                 "filter_bias)"),
     },
     "augment": {},  # the keys of suite.augment's functions
     "optimizer": {  # and the keys of the chosen suite.optim function

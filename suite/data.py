@@ -255,6 +255,9 @@ def channel_stats(images):
 
 # ---------------------------------------------------------------------------- a run's splits
 
+# (mean, std) per channel of the normalisations that need no statistics
+RAW_SCALING = {"scale": ([0.0, 0.0, 0.0], [255.0, 255.0, 255.0]), "none": ([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])}
+
 @dataclass
 class Splits:
     x_train: np.ndarray
@@ -269,9 +272,14 @@ class Splits:
     source: str
     class_names: list
     is_sample: bool
+    whitening: object = None  # suite.whitening.Whitening for normalize: zca
 
     @property
     def preprocessing(self):
+        """The sidecar's record of the input scaling (``suite.preprocessing.input_scaling`` reads it)."""
+        if self.whitening is not None:
+            return {"normalize": "zca", "mean": self.mean, "std": self.std, "input_dtype": "uint8",
+                    "zca": self.whitening.describe()}
         return {"mean": self.mean, "std": self.std, "input_dtype": "uint8",
                 "note": "x_float = (uint8 pixels - mean) / std, per RGB channel"}
 
@@ -294,8 +302,10 @@ def only_classes(data, names):
                    class_names=list(names), is_sample=data.is_sample)
 
 
-def prepare(data_cfg, seed):
-    """Load CIFAR-10 as the config's ``data`` section asks: subset, validation split, statistics."""
+def prepare(data_cfg, seed, whitening=None):
+    """Load CIFAR-10 as the config's ``data`` section asks: subset, validation split, statistics.
+    ``normalize: zca`` fits the whitening on the training images unless ``whitening`` (a
+    resumed run's own) is given."""
     data = load_cifar10(data_cfg["path"], data_cfg["source"])
     if data_cfg["classes"]:
         data = only_classes(data, data_cfg["classes"])
@@ -317,9 +327,13 @@ def prepare(data_cfg, seed):
         x_val, y_val = x_train[held], y_train[held]
         x_train, y_train = x_train[keep], y_train[keep]
         validation = f"{data_cfg['validation']:.0%} of the training set, held out"
-    if data_cfg["normalize"] == "standardize":
+    if data_cfg["normalize"] in RAW_SCALING:
+        mean, std = RAW_SCALING[data_cfg["normalize"]]
+    else:  # zca keeps the channel statistics too: flip-and-crop pads with the mean colour
         mean, std = channel_stats(x_train)
-    else:
-        mean, std = [0.0, 0.0, 0.0], [255.0, 255.0, 255.0]
+    if data_cfg["normalize"] == "zca" and whitening is None:
+        from suite import whitening as zca
+        whitening = zca.fit(x_train, data_cfg["zca_bias"])
     return Splits(x_train, y_train, x_val, y_val, x_test, y_test, validation, mean, std,
-                  data.source, data.class_names, data.is_sample)
+                  data.source, data.class_names, data.is_sample,
+                  whitening if data_cfg["normalize"] == "zca" else None)

@@ -9,7 +9,7 @@ classifier head for another number of classes (``data.classes``) is replaced. A 
 another architecture (different layers, not only a different head) is refused.
 
 The run takes the input scaling of the weights it starts from (their sidecar's channel
-mean and deviation), since the layers it keeps were trained on inputs scaled that way,
+mean and deviation, or their ZCA whitening), since the layers it keeps were trained on inputs scaled that way,
 and a sidecar that names another model or other knobs (but ``num_classes``) is refused.
 
 ``model.freeze`` lists layer names or ``fnmatch`` patterns (``conv2d_[0-5]``, ``dense*``),
@@ -68,7 +68,11 @@ def with_init_scaling(model_cfg, splits):
     pre = (sidecar or {}).get("preprocessing") or {}
     if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
         return splits
-    return dataclasses.replace(splits, mean=pre["mean"], std=pre["std"])
+    whitening = None
+    if pre.get("normalize") == "zca":
+        from suite import whitening as zca
+        whitening = zca.load(init_file(model_cfg["init"]).parent, pre.get("zca"))
+    return dataclasses.replace(splits, mean=pre["mean"], std=pre["std"], whitening=whitening)
 
 
 def load_matching(net, init):

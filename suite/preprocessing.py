@@ -145,13 +145,30 @@ def flip_crop_table(height, width, pad, flip):
     return np.array(table, dtype="int32")
 
 
-def wrap(net, mean, std, flip_crop_layer=None, augment_layers=()):
-    """The model that is trained and evaluated: uint8 images -> flip-and-crop -> scaling ->
-    other augmentation -> ``net``."""
+def input_scaling(preprocessing, folder=None):
+    """The layer that turns uint8 images into the network's input, from a sidecar's
+    ``preprocessing`` record (``suite.data.Splits.preprocessing``): ``Standardize`` with its
+    mean and std, or for ``normalize: zca`` GCN and ZCA whitening with the whitening file
+    the record names, read from ``folder`` (the sidecar's) and checked against its digest."""
+    if preprocessing.get("normalize") == "zca":
+        from suite import whitening
+
+        return whitening.load(folder, preprocessing.get("zca")).layers()
+    return standardize(preprocessing["mean"], preprocessing["std"])
+
+
+def standardize(mean, std):
+    """The ``Standardize`` layer of ``wrap``'s models (float32 under any precision policy)."""
+    return Standardize(mean, std, dtype="float32", name="standardize")
+
+
+def wrap(net, scaling, flip_crop_layer=None, augment_layers=()):
+    """The model that is trained and evaluated: uint8 images -> flip-and-crop -> ``scaling``
+    (a layer: ``input_scaling``) -> other augmentation -> ``net``."""
     x = inputs = keras.Input(net.input_shape[1:], dtype="uint8", name="images")
     if flip_crop_layer is not None:
         x = flip_crop_layer(x)
-    x = Standardize(mean, std, dtype="float32", name="standardize")(x)
+    x = scaling(x)
     for layer in augment_layers:
         x = layer(x)
     return keras.Model(inputs, net(x), name=f"{net.name}_trainer")

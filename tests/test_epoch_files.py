@@ -8,7 +8,7 @@ import numpy as np
 import models
 from callbacks import training_monitor
 from callbacks.checkpoints import BestCheckpoint
-from suite.preprocessing import wrap
+from suite.preprocessing import standardize, wrap
 
 
 def test_best_checkpoint_is_keras_own_file_written_atomically(fixed_batch, tmp_path):
@@ -16,7 +16,7 @@ def test_best_checkpoint_is_keras_own_file_written_atomically(fixed_batch, tmp_p
     temporary behind, and is left alone when the epoch is no better."""
     x, y = fixed_batch
     net = models.create("resnet20")
-    model = wrap(net, [125.3, 123.0, 113.9], [63.0, 62.1, 66.7])
+    model = wrap(net, standardize([125.3, 123.0, 113.9], [63.0, 62.1, 66.7]))
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
     model.fit(x, y, verbose=0)
     path = tmp_path / "best.weights.h5"

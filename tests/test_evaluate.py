@@ -111,11 +111,11 @@ def tiny_expected(tiny_run, cifar):
     import keras
 
     import models
-    from suite.preprocessing import wrap
+    from suite.preprocessing import input_scaling, wrap
     side = json.loads((tiny_run / "best.json").read_text())
     net = models.create(side["model"]["name"], **side["model"]["params"])
     net.load_weights(str(tiny_run / "best.weights.h5"))
-    model = wrap(net, side["preprocessing"]["mean"], side["preprocessing"]["std"])
+    model = wrap(net, input_scaling(side["preprocessing"]))
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(), metrics=["accuracy"])
     x, y = cifar.x_test[:500], cifar.y_test[:500]
     loss, acc = model.evaluate(x, y, batch_size=250, verbose=0)
@@ -126,12 +126,12 @@ def tiny_expected(tiny_run, cifar):
 def legacy_file(tmp_path_factory, cifar):
     """allcnn_c_study with known random weights, written as a Keras 2 file, and its predictions."""
     import models
-    from suite.preprocessing import wrap
+    from suite.preprocessing import standardize, wrap
     net = models.create("allcnn_c_study")
     he_random_weights(net, seed=2015)
     path = tmp_path_factory.mktemp("legacy") / "all_cnn_weights_test.hdf5"
     write_keras2(path, net)
-    probs = wrap(net, [0.0] * 3, [255.0] * 3).predict(cifar.x_test[:LEGACY_IMAGES], batch_size=100, verbose=0)
+    probs = wrap(net, standardize([0.0] * 3, [255.0] * 3)).predict(cifar.x_test[:LEGACY_IMAGES], batch_size=100, verbose=0)
     return path, probs
 
 

@@ -12,7 +12,7 @@ import export
 import models
 from conftest import train_run
 from models.pretrained import load_with_sidecar
-from suite.preprocessing import wrap
+from suite.preprocessing import input_scaling, wrap
 
 # Loads the .keras file with every module of the suite made unimportable.
 KERAS_ONLY = textwrap.dedent("""
@@ -62,7 +62,7 @@ def test_a_resnet_with_parameter_free_shortcuts_exports_too(tmp_path, capsys, ci
     assert code == 0
     out = exported(tmp_path, capsys, "--run", run_dir, "--checkpoint", "final")
     net, sidecar = load_with_sidecar(run_dir / "final.weights.h5", models.create)
-    suite_model = wrap(net, sidecar["preprocessing"]["mean"], sidecar["preprocessing"]["std"])
+    suite_model = wrap(net, input_scaling(sidecar["preprocessing"]))
     images = cifar.x_test[:32]
     check_both(out, run_dir.name, images, suite_model.predict(images, verbose=0), tmp_path)
 

@@ -134,12 +134,14 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
 def test_trains_under_the_jax_backend(tmp_path):
     proc = run_cli("--config", "configs/quickstart.yaml", "--set", "data.source=cifar10", "--set", "data.subset=10",
                    "--set", "data.test_subset=5", "--set", "training.epochs=1", "--set", "augment.crop=4",
-                   "--set", "augment.translate=0.1", "--set", f"output.dir={tmp_path}",
+                   "--set", "augment.translate=0.1", "--set", "data.normalize=zca", "--set", f"output.dir={tmp_path}",
                    env={"KERAS_BACKEND": "jax"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "backend     jax" in proc.stdout and "XLA on" in proc.stdout
     run = next(tmp_path.iterdir())
     assert json.loads((run / "metrics.json").read_text())["backend"] == "jax"
+    assert json.loads((run / "final.json").read_text())["preprocessing"]["normalize"] == "zca"
+    assert (run / "whitening.npz").is_file()
 
 
 def test_full_data_set_with_set_to_shorten_it(tmp_path):
