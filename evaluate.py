@@ -43,7 +43,7 @@ from suite.folders import new_folder  # noqa: E402
 from suite.keyvalue import parse_items  # noqa: E402
 from suite.legacy_weights import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
 from suite.predict import predict  # noqa: E402
-from suite.preprocessing import standardize, wrap  # noqa: E402
+from suite.preprocessing import scaling_layer, wrap  # noqa: E402
 from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
@@ -96,7 +96,7 @@ def run(args):
     if net.output_shape[-1] != len(class_names):
         raise UserError(f"model {spec['name']!r} has {net.output_shape[-1]} outputs; CIFAR-10 has {len(class_names)} classes")
     fill_scaling(spec, data, args)
-    model = wrap(net, spec["whitening"].layers() if spec.get("whitening") else standardize(spec["mean"], spec["std"]))
+    model = wrap(net, scaling_layer(spec["mean"], spec["std"], spec.get("whitening")))
     batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
     checkpoint = (sidecar or {}).get("checkpoint") or {}
     head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size)
@@ -150,8 +150,8 @@ def model_spec(args, weights, run_dir, fmt):
         raise UserError(f"{sidecar_path(weights)}: no preprocessing mean/std; name the model with --model and --normalize")
     spec = {"name": sidecar["model"]["name"], "params": dict(sidecar["model"].get("params") or {}),
             "mean": pre["mean"], "std": pre["std"], "origin": f"sidecar {sidecar_path(weights).name}"}
-    if pre.get("normalize") == "zca":
-        spec["whitening"] = whitening.load(Path(weights).parent, pre.get("zca"))
+    spec["whitening"] = whitening.of_preprocessing(pre, Path(weights).parent)
+    if spec["whitening"] is not None:
         spec["stats"] = f"{pre['zca']['file']} (sha256 {spec['whitening'].sha256[:12]}..., as the sidecar records)"
     return spec, sidecar
 

@@ -47,7 +47,7 @@ from suite.folders import new_folder  # noqa: E402
 from suite.model_files import summary_text, write_diagram  # noqa: E402
 from suite.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model  # noqa: E402
 from suite.pipeline import steps_per_epoch, training_input, validation_input  # noqa: E402
-from suite.preprocessing import fill_colour, standardize, wrap  # noqa: E402
+from suite.preprocessing import fill_colour, scaling_layer, wrap  # noqa: E402
 from suite.reports import scores_on_test  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.schedules import build_schedule, learning_rate_at  # noqa: E402
@@ -184,8 +184,7 @@ def build(cfg, splits, runtime, resuming=False):
         init = start_from(cfg["model"], net, resuming)
         flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
         in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
-        scaling = splits.whitening.layers() if splits.whitening else standardize(splits.mean, splits.std)
-        model = wrap(net, scaling, in_model, other_augmentation)
+        model = wrap(net, scaling_layer(splits.mean, splits.std, splits.whitening), in_model, other_augmentation)
         schedule = build_schedule(cfg, steps)
         one_hot = len(splits.class_names) if tc["label_smoothing"] > 0 else 0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot

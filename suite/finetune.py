@@ -68,10 +68,9 @@ def with_init_scaling(model_cfg, splits):
     pre = (sidecar or {}).get("preprocessing") or {}
     if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
         return splits
-    whitening = None
-    if pre.get("normalize") == "zca":
-        from suite import whitening as zca
-        whitening = zca.load(init_file(model_cfg["init"]).parent, pre.get("zca"))
+    from suite.whitening import of_preprocessing
+
+    whitening = of_preprocessing(pre, init_file(model_cfg["init"]).parent)
     return dataclasses.replace(splits, mean=pre["mean"], std=pre["std"], whitening=whitening)
 
 

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from suite.whitening import of_preprocessing
+
 
 @keras.saving.register_keras_serializable(package="suite")
 class Standardize(layers.Layer):
@@ -150,11 +152,13 @@ def input_scaling(preprocessing, folder=None):
     ``preprocessing`` record (``suite.data.Splits.preprocessing``): ``Standardize`` with its
     mean and std, or for ``normalize: zca`` GCN and ZCA whitening with the whitening file
     the record names, read from ``folder`` (the sidecar's) and checked against its digest."""
-    if preprocessing.get("normalize") == "zca":
-        from suite import whitening
+    return scaling_layer(preprocessing["mean"], preprocessing["std"],
+                         of_preprocessing(preprocessing, folder))
 
-        return whitening.load(folder, preprocessing.get("zca")).layers()
-    return standardize(preprocessing["mean"], preprocessing["std"])
+
+def scaling_layer(mean, std, whitening=None):
+    """``whitening``'s layers (a ``suite.whitening.Whitening``), else ``standardize(mean, std)``."""
+    return whitening.layers() if whitening is not None else standardize(mean, std)
 
 
 def standardize(mean, std):

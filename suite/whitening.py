@@ -124,6 +124,14 @@ def fit(images, bias=BIAS, scale=GCN_SCALE):
     return Whitening(mean.astype(np.float32), matrix.astype(np.float32), tuple(images.shape[1:]), n, scale, bias)
 
 
+def of_preprocessing(preprocessing, folder):
+    """The ``Whitening`` a sidecar's ``preprocessing`` record names (``load``, from ``folder``),
+    or None when the weights were not trained on whitened images."""
+    if preprocessing.get("normalize") != "zca":
+        return None
+    return load(folder, preprocessing.get("zca"))
+
+
 def load(folder, record):
     """The ``Whitening`` that a sidecar's ``preprocessing["zca"]`` ``record`` names, from
     ``folder`` (the sidecar's); UserError when the file is missing, unreadable or not the
