@@ -6,9 +6,12 @@ augmentation run inside the model (``suite.preprocessing``), so batches cost one
 ``numpy.take`` each.
 """
 
+import contextlib
 import difflib
+import io
 import os
 import pickle
+import sys
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +28,8 @@ TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCH = "test_batch"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = REPO_ROOT / "data" / "cifar10_sample.npz"
-KERAS_CACHE = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "cifar-10-batches-py"
+KERAS_DATASETS = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+KERAS_CACHE = KERAS_DATASETS / "cifar-10-batches-py"  # where Keras 2 put its download; named in messages
 MAX_BATCH_BYTES = 64 << 20  # a batch's 10,000 images are 30.7 MB; a .tar.gz can inflate far past that
 HOW_TO_POINT = ("point data.path in the config, or the CIFAR10_PATH environment variable, at a "
                 "folder of the official python batches, cifar-10-python.tar.gz, or an .npz")
@@ -55,7 +59,18 @@ def resolve_source(path=None, source="cifar10"):
     for candidate in (path, os.environ.get("CIFAR10_PATH") or None):
         if candidate:
             return Path(candidate).expanduser()
-    return KERAS_CACHE if KERAS_CACHE.is_dir() else None
+    return keras_cache()
+
+
+def keras_cache():
+    """The folder of python batches in Keras' cache, or None. Keras 2 extracted its
+    download to ``datasets/cifar-10-batches-py``; Keras 3's ``cifar10.load_data``
+    extracts it one folder deeper, under ``datasets/cifar-10-batches-py-target``."""
+    for folder in (KERAS_DATASETS / "cifar-10-batches-py",
+                   KERAS_DATASETS / "cifar-10-batches-py-target" / "cifar-10-batches-py"):
+        if folder.is_dir():
+            return folder
+    return None
 
 
 def check_source(path, origin="data.path"):
@@ -203,13 +218,41 @@ def _check_labels(y, where):
     return y.astype(np.int32)
 
 
+def keras_download():
+    """``keras.datasets.cifar10.load_data()``, the download into Keras' cache, with its
+    opening "Downloading data from ..." line held back until data arrives: a download
+    that fails at once (offline) leaves the caller's one error line alone."""
+    import keras
+    with contextlib.redirect_stdout(_HeldFirstLine(sys.stdout)):
+        return keras.datasets.cifar10.load_data()
+
+
+class _HeldFirstLine(io.TextIOBase):
+    """A text stream that passes writes on to ``out``, except the first, which it keeps
+    until a second write (Keras' progress bar) follows it."""
+
+    def __init__(self, out):
+        self.out, self.held = out, None
+
+    def write(self, text):
+        if self.held is None:
+            self.held = text
+        else:
+            self.out.write(self.held + text)
+            self.held = ""
+        return len(text)
+
+    def flush(self):
+        self.out.flush()
+
+
 def _keras_download():
     """Last resort for users who are online: Keras' own download into its cache."""
-    import keras
     try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+        (x_train, y_train), (x_test, y_test) = keras_download()
     except Exception as e:
-        raise UserError(f"no CIFAR-10 found and the Keras download failed ({type(e).__name__}); {HOW_TO_POINT}") from None
+        reason = " ".join(f"{type(e).__name__}: {e}".split())
+        raise UserError(f"no CIFAR-10 found and the Keras download failed ({reason}); {HOW_TO_POINT}") from None
     return Cifar10(x_train, y_train.reshape(-1).astype(np.int32), x_test, y_test.reshape(-1).astype(np.int32),
                    source="keras.datasets.cifar10 download")
 

@@ -7,10 +7,14 @@ is online. With none of them the session stops before the first test with one li
 says where to put the data, instead of failing every test that needs it.
 """
 
+import atexit
 import contextlib
 import functools
 import os
+import pickle
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.data import KERAS_CACHE, check_source, load_cifar10, resolve_source  # noqa: E402
+from suite.data import KERAS_CACHE, check_source, keras_cache, keras_download, load_cifar10, resolve_source  # noqa: E402
 from suite.errors import UserError  # noqa: E402
 
 # Keras' download sets no timeout: a network that drops packets would hold the session
@@ -47,18 +51,34 @@ def cifar_folder():
     path = resolve_source()
     if path is None:
         from suite.quiet import import_keras
-        keras = import_keras()
+        import_keras()
         try:
             with socket_timeout(DOWNLOAD_TIMEOUT_S):
-                keras.datasets.cifar10.load_data()  # into Keras' cache, where the suite then finds it
+                keras_download()  # into Keras' cache, where the suite then finds it
         except Exception as e:
             reason = " ".join(f"{type(e).__name__}: {e}".split())
             raise UserError(f"CIFAR10_PATH is not set, {KERAS_CACHE} does not exist and Keras' download "
                             f"failed ({reason})") from None
-        path = KERAS_CACHE
+        path = keras_cache()
     folder = check_source(path, "CIFAR10_PATH" if os.environ.get("CIFAR10_PATH") else "Keras' cache")
-    if not folder.is_dir():
-        raise UserError(f"CIFAR10_PATH: {folder} is a file; the tests need the folder of python batches")
+    if not folder.is_dir():  # a .tar.gz or .npz: some tests read and alter the batch files themselves
+        folder = batches_folder(folder)
+        os.environ["CIFAR10_PATH"] = str(folder)
+    return folder
+
+
+def batches_folder(source):
+    """A temporary folder of python batches (the official layout) holding the images of the
+    ``.tar.gz`` or ``.npz`` ``source``, read as the suite reads it; removed at exit."""
+    data = load_cifar10(source)
+    folder = Path(tempfile.mkdtemp(prefix="cifar-10-batches-py-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    parts = zip(np.array_split(data.x_train, 5), np.array_split(data.y_train, 5))
+    named = [(f"data_batch_{i}", x, y) for i, (x, y) in enumerate(parts, 1)] + [("test_batch", data.x_test, data.y_test)]
+    for name, x, y in named:
+        rows = x.transpose(0, 3, 1, 2).reshape(len(x), -1)  # each image's R, G, B planes in a row
+        batch = {b"batch_label": name.encode(), b"labels": [int(v) for v in y], b"data": rows}
+        (folder / name).write_bytes(pickle.dumps(batch))
     return folder
 
 

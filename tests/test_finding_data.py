@@ -9,18 +9,23 @@ proxy is a closed local port, so Keras' download fails at once here and never fe
 import os
 import subprocess
 import sys
+import tarfile
 import time
 
+import numpy as np
+
 from conftest import REPO, cifar_folder
+from suite import data
 
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
-def pytest_in_fresh_home(home, test, *options):
+def pytest_in_fresh_home(home, test, *options, env=None):
+    extra = env or {}
     env = {k: v for k, v in os.environ.items()
            if k not in ("CIFAR10_PATH", "KERAS_HOME") and not k.lower().endswith("_proxy")}
     env.update(HOME=str(home), http_proxy=DEAD_PROXY, https_proxy=DEAD_PROXY,
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])))
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])), **extra)
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", *options, "-p", "no:cacheprovider", test],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -37,6 +42,7 @@ def test_no_data_anywhere_stops_the_session_with_one_line(tmp_path):
     assert "Keras' download failed" in line
     assert f"in {tmp_path / '.keras' / 'datasets' / 'cifar-10-batches-py'}, or set CIFAR10_PATH" in line
     assert "passed" not in done.stdout and "failed" not in done.stdout  # no test ran
+    assert "Downloading data from" not in done.stdout  # Keras' line, held back until data arrives
     assert seconds < 120, seconds
 
 
@@ -48,3 +54,53 @@ def test_data_in_keras_cache_is_found_without_cifar10_path(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"CIFAR-10 for the tests: {datasets / 'cifar-10-batches-py'}\n" in done.stdout  # the header
     assert "1 passed" in done.stdout
+
+
+def test_data_where_keras_3_downloads_it_is_found(tmp_path):
+    datasets = tmp_path / ".keras" / "datasets" / "cifar-10-batches-py-target"
+    datasets.mkdir(parents=True)
+    (datasets / "cifar-10-batches-py").symlink_to(cifar_folder().resolve(), target_is_directory=True)
+    done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"CIFAR-10 for the tests: {datasets / 'cifar-10-batches-py'}\n" in done.stdout
+    assert "1 passed" in done.stdout
+
+
+def test_cifar10_path_may_name_an_npz_as_for_the_suite(tmp_path, cifar):
+    npz = tmp_path / "cifar10.npz"
+    np.savez(npz, x_train=cifar.x_train, y_train=cifar.y_train, x_test=cifar.x_test, y_test=cifar.y_test)
+    done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics",
+                                   env={"CIFAR10_PATH": str(npz)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CIFAR-10 for the tests: /tmp" in done.stdout and "cifar-10-batches-py-" in done.stdout
+    assert "1 passed" in done.stdout
+
+
+def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch, cifar):
+    """Online with an empty cache, the suite downloads through Keras' own
+    ``cifar10.load_data``; here Keras is handed the real batches as a local tar file in
+    place of the web address, so that what is tested is where Keras 3 extracts them."""
+    from keras.src.datasets import cifar10 as keras_cifar10
+    from keras.src.utils.file_utils import get_file
+
+    tar = tmp_path / "cifar-10-python.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(cifar_folder().resolve(), arcname="cifar-10-batches-py")
+    keras_home = tmp_path / "keras"
+    keras_home.mkdir()  # Keras writes to /tmp/.keras instead when the folder is not there to write to
+
+    def local_get_file(fname, origin, extract, file_hash):
+        assert origin == "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+        return get_file(fname, tar.as_uri(), extract=extract, cache_dir=str(keras_home))
+
+    monkeypatch.setattr(keras_cifar10, "get_file", local_get_file)
+    monkeypatch.setattr(data, "KERAS_DATASETS", keras_home / "datasets")
+    monkeypatch.delenv("CIFAR10_PATH", raising=False)
+    assert data.resolve_source() is None
+    downloaded = data.load_cifar10()
+    assert downloaded.source == "keras.datasets.cifar10 download"
+    assert data.resolve_source() == keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
+    cached = data.load_cifar10()
+    for a, b in [(downloaded.x_train, cifar.x_train), (downloaded.y_train, cifar.y_train),
+                 (cached.x_test, cifar.x_test), (cached.y_test, cifar.y_test)]:
+        np.testing.assert_array_equal(a, b)
