@@ -181,11 +181,14 @@ def readable_histories(runs, labels, purpose):
     """
     from suite.plots import series
 
+    def has_a_loss(history, key):
+        return any(v == v for v in series(history, key)[1])  # NaN marks a missing or unusable value
+
     histories = {}
     for run_dir, label in zip(runs, labels):
         history = read_history(run_dir)  # None (with a warning) when broken
-        if history is not None and not (series(history, "loss")[0] or series(history, "val_loss")[0]):
-            warn(f"skipping {run_dir}: history.json has no epochs")
+        if history is not None and not (has_a_loss(history, "loss") or has_a_loss(history, "val_loss")):
+            warn(f"skipping {run_dir}: history.json has no epoch with a numeric loss")
         elif history is not None:
             histories[label] = history
     if not histories:
@@ -244,7 +247,7 @@ def summarise(run_dir, label, history):
     """One table row of raw values (None where the run folder does not have them)."""
     run_dir = Path(run_dir)
     metrics = read_json(run_dir / "metrics.json")
-    metrics = metrics if isinstance(metrics, dict) else {}
+    metrics = numeric_fields_checked(metrics, run_dir) if isinstance(metrics, dict) else {}
     cfg = read_config(run_dir / "config.yaml") or {}
     from suite.plots import series
 
@@ -281,6 +284,20 @@ def summarise(run_dir, label, history):
         "train_images_per_sec": round(statistics.median(speeds), 1) if speeds else metrics.get("train_images_per_sec"),
         "status": metrics.get("status"),
     }
+
+
+METRICS_NUMBERS = ("epochs_run", "epochs_planned", "final_test_accuracy", "best_test_accuracy", "parameters",
+                   "train_time_sec", "train_images_per_sec")
+
+
+def numeric_fields_checked(metrics, run_dir):
+    """``metrics`` without the fields that should be numbers and are not (with a warning)."""
+    from suite.rules import is_finite_number
+
+    bad = [k for k in METRICS_NUMBERS if metrics.get(k) is not None and not is_finite_number(metrics[k])]
+    if bad:
+        warn(f"{run_dir}/metrics.json: ignoring {', '.join(bad)}: not a number")
+    return {k: v for k, v in metrics.items() if k not in bad}
 
 
 def _missing(v):

@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 
 from suite.atomic import atomic_path
+from suite.rules import is_finite_number
 
 PANELS = (("loss", "Loss"), ("accuracy", "Accuracy"), ("learning_rate", "Learning rate"))
 
@@ -60,16 +61,16 @@ def series(history, key, positive=False):
     """``(epochs, values)`` of one history column, ready to plot.
 
     Epochs are sorted and each appears once (the last row for an epoch wins, so a history
-    that repeats epochs after a resume still draws one line); a missing, non-finite or
-    (with ``positive``, for a log axis) non-positive value becomes NaN, which leaves a
-    gap in the line instead of a made-up point.
+    that repeats epochs after a resume still draws one line); a row whose epoch is not a
+    whole number is left out; a missing, non-finite or (with ``positive``, for a log
+    axis) non-positive value becomes NaN, which leaves a gap in the line instead of a
+    made-up point.
     """
     by_epoch = {}
     for epoch, value in zip(history.get("epoch") or [], history.get(key) or []):
-        if epoch is None:
+        if not (is_finite_number(epoch) and float(epoch).is_integer()):
             continue
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-            and (value > 0 or not positive)
+        ok = is_finite_number(value) and (value > 0 or not positive)
         by_epoch[int(epoch)] = float(value) if ok else math.nan
     epochs = sorted(by_epoch)
     return epochs, [by_epoch[e] for e in epochs]

@@ -6,6 +6,7 @@ rules as annotations; ``suite.config`` lists the other settings as ``Setting``s.
 """
 
 import difflib
+import math
 from typing import NamedTuple
 
 REQUIRED = object()  # a Setting default that the config must give
@@ -19,6 +20,11 @@ class Setting(NamedTuple):
 
 def is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_finite_number(v):
+    """A number JSON or YAML can hold that is neither a bool nor inf/NaN."""
+    return is_number(v) and math.isfinite(v)
 
 
 def is_int(v):

@@ -248,7 +248,11 @@ def test_tensorboard_learning_rate_matches_history(runs):
 # ----------------------------------------------------------------------------- broken histories
 def test_table_skips_runs_with_a_broken_history(runs, tmp_path, capsys):
     good = next(iter(runs.values()))
-    broken = {"truncated": '{"epoch": [1, 2], "loss": [2.3', "not a dict of lists": "[1, 2]", "no epochs": "{}"}
+    broken = {"truncated": '{"epoch": [1, 2], "loss": [2.3', "not a dict of lists": "[1, 2]", "no epochs": "{}",
+              "null losses": '{"epoch": [1], "loss": [null]}',
+              "text values": '{"epoch": [1], "loss": ["2.3"], "val_accuracy": ["0.5"]}',
+              "text epochs": '{"epoch": ["a"], "loss": [2.3]}', "infinite epoch": '{"epoch": [1e400], "loss": [2.3]}',
+              "nested epoch": '{"epoch": [[1]], "loss": [2.3]}'}
     for name, text in broken.items():
         folder = tmp_path / "outputs" / name
         shutil.copytree(good, folder)
@@ -259,7 +263,7 @@ def test_table_skips_runs_with_a_broken_history(runs, tmp_path, capsys):
     rows = [line for line in out.splitlines()[2:] if line.startswith("| ")]
     assert len(rows) == 1 and rows[0].startswith(f"| {good.name} |")  # no row of dashes for the broken ones
     warnings = err.strip().splitlines()
-    assert len(warnings) == 3 and all(w.startswith("warning: ") for w in warnings)
+    assert len(warnings) == len(broken) and all(w.startswith("warning: ") for w in warnings)
     assert all(any(str(tmp_path / "outputs" / name) in w for w in warnings) for name in broken)
 
     assert compare.main(["table", str(tmp_path / "outputs"), "--md", str(tmp_path / "runs.md")]) == 2
@@ -267,3 +271,18 @@ def test_table_skips_runs_with_a_broken_history(runs, tmp_path, capsys):
     assert out == "" and not (tmp_path / "runs.md").exists()
     assert err.strip().splitlines()[-1] == ("error: none of the runs has a readable history.json "
                                             "with a finished epoch to list")
+
+
+def test_table_ignores_metrics_that_are_not_numbers(runs, tmp_path, capsys):
+    good = next(iter(runs.values()))
+    folder = tmp_path / "odd"
+    shutil.copytree(good, folder)
+    metrics = read(folder, "metrics.json")
+    metrics.update(parameters="x", train_time_sec=[1], final_test_accuracy="0.5")
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    assert compare.main(["table", str(folder)]) == 0
+    out, err = capsys.readouterr()
+    [row] = [line for line in out.splitlines()[2:] if line.startswith("| ")]
+    assert row.startswith("| odd |")
+    assert err.strip() == (f"warning: {folder}/metrics.json: ignoring final_test_accuracy, parameters, "
+                           "train_time_sec: not a number")
