@@ -146,10 +146,12 @@ def test_unknown_knob_is_a_user_error():
         create("allcnn_c", dropuot=0.3)
 
 
-@pytest.mark.parametrize("depth", [18, 21, 2, "20"])
+@pytest.mark.parametrize("depth", [18, 21, 2])
 def test_bad_resnet_depth_names_the_valid_depths(depth):
     with pytest.raises(UserError, match=r"6n\+2.*20, 32, 44, 56, 110"):
         create("resnet", depth=depth)
+    with pytest.raises(UserError, match="depth must be a whole number, got '20'"):
+        create("resnet", depth="20")
 
 
 @pytest.mark.parametrize("name, params, match", [

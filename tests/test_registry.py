@@ -12,6 +12,7 @@ import pytest
 
 import train
 from conftest import REPO
+from models import create
 from suite import reports, rules
 from suite.config import DEFAULTS, SETTINGS, dump_config, load_config
 from suite.errors import UserError
@@ -105,6 +106,21 @@ def test_python_m_models_bad_param_is_one_error_line():
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == ["error: --param dropout: cannot parse value '[0.5,' "
                                                 "(expected the node content, but found '<stream end>')"]
+
+
+@pytest.mark.parametrize("name, param, expected", [
+    ("minivggnet", "weight_decay=abc", "model 'minivggnet': weight_decay must be a finite number, got 'abc'"),
+    ("minivggnet", "weight_decay=.inf", "model 'minivggnet': weight_decay must be a finite number, got inf"),
+    ("allcnn_c", "final_relu=3", "model 'allcnn_c': final_relu must be true or false, got 3"),
+    ("resnet", "depth=2.5", "model 'resnet': depth must be a whole number, got 2.5"),
+    ("lenet", "input_shape=[2,2,3]", "model 'lenet' cannot be built with input_shape=[2, 2, 3]: Computed output "
+                                     "size would be zero or negative."),
+], ids=["text for a number", "infinite", "number for a bool", "fraction for an int", "input too small"])
+def test_a_wrong_kind_of_knob_value_is_one_line(name, param, expected):
+    key, value = parse_items([param], "--param")[0]
+    with pytest.raises(UserError) as e:
+        create(name, **{key: value})
+    assert str(e.value).startswith(expected) and "\n" not in str(e.value) and "\x1b" not in str(e.value)
 
 
 def test_new_folders_never_reuse_a_name_and_honour_the_umask(tmp_path):
