@@ -7,6 +7,8 @@ import sys
 
 import keras
 
+from suite.atomic import atomic_path
+
 
 def summary_text(net):
     buffer = io.StringIO()
@@ -26,6 +28,7 @@ def write_diagram(net, path):
               "(apt-get install graphviz, brew install graphviz, or conda install graphviz)", file=sys.stderr)
         return
     try:
-        keras.utils.plot_model(net, to_file=str(path), show_shapes=True, show_layer_names=True, dpi=72)
+        with atomic_path(path, suffix=".png") as tmp:
+            keras.utils.plot_model(net, to_file=str(tmp), show_shapes=True, show_layer_names=True, dpi=72)
     except Exception as e:  # a diagram is never worth a failed run
         print(f"warning: no model diagram ({type(e).__name__}: {e})", file=sys.stderr)

@@ -16,8 +16,7 @@ def predict(model, x, batch_size, jit_compile=False, progress=True):
     once and fed slices of ``x`` (no float copy of the set). The first batch, which
     traces the function and builds the oneDNN kernels, is left out of the timing. A
     ``keras.utils.Progbar`` shows the progress as Keras' own ``predict`` does, but on
-    stderr, so that stdout stays the report (one line at the end when stderr is not a
-    terminal; none with ``progress=False``).
+    stderr, so that stdout stays the report (``Progress``; none with ``progress=False``).
     """
     step = _step_function(model, x, jit_compile)
     out = np.empty((len(x), model.output_shape[-1]), np.float32)
@@ -46,13 +45,22 @@ def _step_function(model, x, jit_compile):
 
 
 class Progress:
-    """A ``keras.utils.Progbar`` of images done, drawn on stderr (nothing for a total of None)."""
+    """Images done, on stderr: a ``keras.utils.Progbar`` on a terminal; in a log (stderr
+    not a terminal, where the bar would print a line per update) a line at each tenth
+    of the total; nothing for a total of None."""
 
     def __init__(self, total):
-        verbose = 0 if total is None else 1 if sys.stderr.isatty() else 2
-        with contextlib.redirect_stdout(sys.stderr):  # Progbar draws on sys.stdout and asks it if it is a terminal
-            self.bar = keras.utils.Progbar(total, verbose=verbose, unit_name="image")
+        self.total, self.tenths, self.start = total, 0, time.perf_counter()
+        self.bar = None
+        if total is not None and sys.stderr.isatty():
+            with contextlib.redirect_stdout(sys.stderr):  # Progbar draws on sys.stdout and asks it if it is a terminal
+                self.bar = keras.utils.Progbar(total, verbose=1, unit_name="image")
 
     def update(self, done):
-        with contextlib.redirect_stdout(sys.stderr):
-            self.bar.update(done)
+        if self.bar is not None:
+            with contextlib.redirect_stdout(sys.stderr):
+                self.bar.update(done)
+        elif self.total and done * 10 // self.total > self.tenths:
+            self.tenths = done * 10 // self.total
+            print(f"predicted {done:,}/{self.total:,} images ({time.perf_counter() - self.start:.0f} s)",
+                  file=sys.stderr, flush=True)

@@ -20,6 +20,9 @@ def add_arguments(parser):
 
 def weights_file(args):
     """``(weights path, run folder or None)`` from the arguments ``add_arguments`` made."""
+    for flag, value in (("--pretrained", args.pretrained), ("--run", args.run), ("--weights", args.weights)):
+        if value is not None and not value.strip():
+            raise UserError(f"{flag} is empty: give a {'name' if flag == '--pretrained' else 'path'}")
     if args.checkpoint != "best" and not args.run:
         raise UserError("--checkpoint goes with --run")
     if args.pretrained:

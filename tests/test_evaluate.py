@@ -136,6 +136,24 @@ def legacy_file(tmp_path_factory, cifar):
 
 
 # ---------------------------------------------------------------------------- reports
+def test_progress_is_shown_while_predicting(tiny_run, tmp_path, capsys):
+    # stderr is not a terminal here (a log): a line at each tenth of the images
+    code, out, err, _ = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--limit", 500, "--batch-size", 50)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("predicted ")]
+    assert [line.split(" images")[0] for line in lines] == [f"predicted {n}/500" for n in range(50, 501, 50)]
+    assert "predicted 50/500" not in out  # stdout stays the report
+
+
+def test_progress_bar_on_a_terminal(monkeypatch, capsys):
+    from suite.predict import Progress
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    bar = Progress(300)
+    for done in (100, 200, 300):
+        bar.update(done)
+    err = capsys.readouterr().err
+    assert "300/300" in err and "predicted" not in err  # Keras' Progbar, drawn on stderr
+
 
 def test_run_writes_the_whole_report(tiny_run, tiny_expected, cifar, tmp_path, capsys):
     code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--limit", 500)
@@ -368,6 +386,9 @@ def test_unknown_model_and_bad_arguments(legacy_file, tiny_run, tmp_path, capsys
     assert "no such weights file" in line
     line = one_error_line(*_drop_out(evaluate_main(tmp_path, capsys, "--run", tiny_run, "--normalize", "scale")))
     assert "--normalize go with --model" in line
+    for flag in ("--pretrained", "--run", "--weights"):
+        line = one_error_line(*_drop_out(evaluate_main(tmp_path, capsys, flag, "")))
+        assert f"{flag} is empty" in line
 
 
 def _drop_out(result):
