@@ -37,6 +37,7 @@ WEIGHTS = REPO / "weights"
 RECORD_FILES = ("config.yaml", "history.json", "metrics.json", "curves.png")
 MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
+FIRST_TEST = 1000  # the test images CI checks each shipped weights file on (tests/test_results.py)
 
 
 def parse_args(argv):
@@ -127,6 +128,7 @@ def ship_weights(run_dir, metrics, weights_dir):
         "test_accuracy": metrics["final_test_accuracy"],
         "test_loss": metrics["final_test_loss"],
         "test_note": "the final epoch's figures on the 10,000 CIFAR-10 test images",
+        f"test_accuracy_first_{FIRST_TEST}": first_test_accuracy(source, run_dir),
         "trained_on": {"device": metrics.get("device"), "backend": metrics.get("backend"),
                        "precision": metrics.get("precision")},
         "train_time_sec": metrics.get("train_time_sec"),
@@ -136,6 +138,23 @@ def ship_weights(run_dir, metrics, weights_dir):
         shutil.copyfile(source, tmp)
     write_json(sidecar_path(target), sidecar)
     return target
+
+
+def first_test_accuracy(weights, run_dir):
+    """The accuracy of ``weights`` (loaded as ``models.create(..., pretrained=True)``
+    loads them) on the first ``FIRST_TEST`` CIFAR-10 test images of the run's data: the
+    figure CI checks the shipped file against."""
+    import numpy as np
+
+    from models.pretrained import load_wrapped
+    from models.registry import create
+    from suite.data import load_cifar10
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    data = load_cifar10((config.get("data") or {}).get("path"))
+    net, _ = load_wrapped(weights, create)
+    probs = net.predict(data.x_test[:FIRST_TEST], batch_size=250, verbose=0)
+    return float(np.mean(probs.argmax(axis=1) == data.y_test[:FIRST_TEST]))
 
 
 # ----------------------------------------------------------------------------- readme
@@ -164,6 +183,8 @@ def published(results):
 
 def rows(results):
     """One dict per record folder, sorted by config name."""
+    if not results.is_dir():
+        raise UserError(f"{results}: no such folder of records")
     sources = published(results)
     out = []
     for folder in sorted(p for p in results.iterdir() if p.is_dir() and (p / "metrics.json").is_file()):
