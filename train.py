@@ -411,7 +411,8 @@ def header(cfg, trainer, splits, runtime, run_dir):
         ("augment", augs + (f"; flip-and-crop in the {runtime.augment_in}" if trainer.flip_crop else "")),
         ("devices", f"{device}: {', '.join(runtime.devices)}"),
         ("backend", f"{runtime.backend}, keras {keras.__version__}"),
-        ("precision", f"{runtime.precision}; XLA {'on' if runtime.jit_compile else 'off'}"),
+        ("precision", f"{runtime.precision}" + (f" ({runtime.precision_note})" if runtime.precision_note else "")
+                      + f"; XLA {'on' if runtime.jit_compile else 'off'}"),
         ("strategy", runtime.strategy_name),
         ("optimizer", f"{opt}; weight decay {wd}"),
         ("schedule", f"{s['name']}" + (f" ({sched_params})" if sched_params else "")

@@ -35,6 +35,7 @@ class Runtime:
     compute_capability: tuple = (0, 0)
     augment_in: str = "model"  # where flip-and-crop runs: "model" or "input" (the tf.data input)
     steps_per_execution: int = 1
+    precision_note: str = ""  # why ``runtime.precision: auto`` chose what it chose, for the header
 
     def scope(self):
         """Build and compile the model inside this (the strategy's scope under TF)."""
@@ -56,6 +57,9 @@ def configure(rt_cfg, seed, deterministic):
     else:
         runtime = Runtime(backend, ["cpu"], "cpu", "float32", False, "none")
     runtime.precision = _precision(rt_cfg["precision"], runtime)
+    runtime.precision_note = ("auto; mixed bfloat16 stays off on the CPU: it trained MiniVGGNet to a lower "
+                              "accuracy, README \"Mixed bfloat16 on the CPU\""
+                              if rt_cfg["precision"] == "auto" and runtime.accelerator != "gpu" else "")
     keras.mixed_precision.set_dtype_policy(runtime.precision)
     jit = rt_cfg["jit_compile"]
     runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)

@@ -127,6 +127,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
                    "--set", "training.epochs=2", "--set", "training.verbose=2", "--set", f"output.dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "MirroredStrategy over 2 devices" in proc.stdout
+    assert "precision   float32 (auto; mixed bfloat16 stays off on the CPU: " in proc.stdout  # the header says why
     run = next(tmp_path.iterdir())
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 2
 
