@@ -174,7 +174,7 @@ def read_history(run_dir):
 
 
 def readable_histories(runs, labels, purpose):
-    """``{label: history}`` of the runs whose history.json holds at least one epoch.
+    """``{label: history}`` of the runs whose history.json holds an epoch with a numeric loss.
 
     The others (a broken or empty history.json) are skipped with a warning each; when
     none is left, one error says so (exit status 2).
@@ -264,7 +264,7 @@ def summarise(run_dir, label, history):
     times = [t for t in times if t == t]
     epochs_run = metrics.get("epochs_run")
     if epochs_run is None and history:
-        epochs_run = len(series(history, "loss")[0]) or len(set(history.get("epoch") or []))
+        epochs_run = len(series(history, "loss")[0]) or len(series(history, "val_loss")[0])
     return {
         "run": label,
         "model": metrics.get("model") or (cfg_get("model", "name")),

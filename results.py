@@ -9,7 +9,7 @@ beside the published figures, and the weights that ship in ``weights/``.
 ``metrics.json`` and ``curves.png`` into ``results/<config name>/`` (never its weights),
 then rewrites ``results/README.md``. With ``--weights`` it also copies the run's
 ``final.weights.h5`` to ``weights/<model>.weights.h5`` with a sidecar that adds the final
-test accuracy, so ``models.create(<model>, pretrained=True)`` and ``evaluate.py
+test accuracy (and the accuracy on the first 1,000 test images, which CI checks), so ``models.create(<model>, pretrained=True)`` and ``evaluate.py
 --pretrained <model>`` find them. An existing record or weights file is kept unless
 ``--replace`` is given.
 
@@ -22,6 +22,7 @@ to), if it has one.
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -103,7 +104,7 @@ def copy_record(run_dir, folder):
 
 def ship_weights(run_dir, metrics, weights_dir):
     """``final.weights.h5`` as ``<weights_dir>/<model>.weights.h5``, its sidecar completed
-    with the run's final test figures; returns the new path."""
+    with the run's final test figures and ``first_test_accuracy``; returns the new path."""
     from suite.sidecar import read_sidecar, sidecar_path
 
     source = run_dir / "final.weights.h5"
@@ -146,12 +147,16 @@ def first_test_accuracy(weights, run_dir):
     figure CI checks the shipped file against."""
     import numpy as np
 
+    from suite.quiet import import_keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter, as evaluate.py
+    import_keras()  # before the models import TensorFlow, so that its native start-up lines stay hidden
     from models.pretrained import load_wrapped
     from models.registry import create
     from suite.data import load_cifar10
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    data = load_cifar10((config.get("data") or {}).get("path"))
+    path = (config.get("data") or {}).get("path")
+    data = load_cifar10(path if path and Path(path).exists() else None)  # else where this machine keeps it
     net, _ = load_wrapped(weights, create)
     probs = net.predict(data.x_test[:FIRST_TEST], batch_size=250, verbose=0)
     return float(np.mean(probs.argmax(axis=1) == data.y_test[:FIRST_TEST]))

@@ -15,7 +15,7 @@ import inspect
 import re
 
 from suite.errors import UserError
-from suite.rules import is_finite_number, is_int
+from suite.rules import KINDS, fits_default
 
 _BUILDERS = {}
 
@@ -79,30 +79,20 @@ def create(name, pretrained=False, **params):
             f"it takes: {', '.join(defaults)}"
         )
     for key, value in params.items():
-        check_type(name, key, value, defaults[key])
+        if not fits_default(value, defaults[key]):
+            raise UserError(f"model {name!r}: {key} must be {KINDS[type(defaults[key])]}, got {value!r}")
+    sizes = {k: v for k, v in params.items() if k in ("input_shape", "input_size")}
     try:
         return builder(**params)
-    except ValueError as e:  # Keras refusing a layer, e.g. an input too small for the network's poolings
-        # Keras wraps a layer's error as "Exception encountered when calling X.call().",
-        # the reason (in ANSI bold), then the arguments: keep the reason.
+    except ValueError as e:
+        if not sizes:
+            raise
+        # An input too small for the network's poolings: Keras wraps the layer's error as
+        # "Exception encountered when calling X.call().", the reason (in ANSI bold), then
+        # the arguments; keep the reason.
         paragraphs = [p for p in re.sub(r"\x1b\[[0-9;]*m", "", str(e)).split("\n\n") if p.strip()]
         if len(paragraphs) > 1 and paragraphs[0].startswith("Exception encountered when calling"):
             paragraphs = paragraphs[1:]
         reason = " ".join(paragraphs[0].split()) if paragraphs else type(e).__name__
-        shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-        raise UserError(f"model {name!r} cannot be built with {shown}: {reason}") from None
-
-
-def check_type(name, key, value, default):
-    """A knob's value must be of its default's kind: true/false for a bool, a whole number
-    for an int, a finite number for a float (the builders check ranges and choices)."""
-    if isinstance(default, bool):
-        wanted, ok = "true or false", isinstance(value, bool)
-    elif isinstance(default, int):
-        wanted, ok = "a whole number", is_int(value)
-    elif isinstance(default, float):
-        wanted, ok = "a finite number", is_finite_number(value) or value is None  # None: the knob's "none" (no decay)
-    else:
-        return
-    if not ok:
-        raise UserError(f"model {name!r}: {key} must be {wanted}, got {value!r}")
+        shown = ", ".join(f"{k}={v!r}" for k, v in sizes.items())
+        raise UserError(f"model {name!r} cannot be built with {shown}: {reason}") from e

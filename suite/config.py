@@ -375,10 +375,8 @@ def _check_model(model, where):
         if key not in knobs:
             raise _unknown(dotted, knobs, where(dotted))
         default = knobs[key]
-        expected = (float, int) if isinstance(default, float) else type(default)
-        if default is not None and not isinstance(default, tuple) and (
-                not isinstance(value, expected) or isinstance(value, bool) != isinstance(default, bool)):
-            raise UserError(f"{where(dotted)}: {dotted}: must be {type(default).__name__} like the default "
+        if not rules.fits_default(value, default):
+            raise UserError(f"{where(dotted)}: {dotted}: must be {rules.KINDS[type(default)]} like the default "
                             f"{default!r}, got {value!r}")
 
 

@@ -30,6 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = REPO_ROOT / "data" / "cifar10_sample.npz"
 KERAS_DATASETS = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 KERAS_CACHE = KERAS_DATASETS / "cifar-10-batches-py"  # where Keras 2 put its download; named in messages
+KERAS3_CACHE = KERAS_DATASETS / "cifar-10-batches-py-target" / "cifar-10-batches-py"  # where Keras 3 puts it
 MAX_BATCH_BYTES = 64 << 20  # a batch's 10,000 images are 30.7 MB; a .tar.gz can inflate far past that
 HOW_TO_POINT = ("point data.path in the config, or the CIFAR10_PATH environment variable, at a "
                 "folder of the official python batches, cifar-10-python.tar.gz, or an .npz")
@@ -66,8 +67,7 @@ def keras_cache():
     """The folder of python batches in Keras' cache, or None. Keras 2 extracted its
     download to ``datasets/cifar-10-batches-py``; Keras 3's ``cifar10.load_data``
     extracts it one folder deeper, under ``datasets/cifar-10-batches-py-target``."""
-    for folder in (KERAS_DATASETS / "cifar-10-batches-py",
-                   KERAS_DATASETS / "cifar-10-batches-py-target" / "cifar-10-batches-py"):
+    for folder in (KERAS_CACHE, KERAS3_CACHE):
         if folder.is_dir():
             return folder
     return None

@@ -4,6 +4,7 @@
 import io
 import shutil
 import sys
+from pathlib import Path
 
 import keras
 
@@ -28,7 +29,9 @@ def write_diagram(net, path):
               "(apt-get install graphviz, brew install graphviz, or conda install graphviz)", file=sys.stderr)
         return
     try:
-        with atomic_path(path, suffix=".png") as tmp:
+        with atomic_path(path, suffix=Path(path).suffix or ".png") as tmp:  # plot_model reads the format from it
             keras.utils.plot_model(net, to_file=str(tmp), show_shapes=True, show_layer_names=True, dpi=72)
+            if tmp.stat().st_size == 0:
+                raise RuntimeError("plot_model wrote nothing")
     except Exception as e:  # a diagram is never worth a failed run
         print(f"warning: no model diagram ({type(e).__name__}: {e})", file=sys.stderr)

@@ -46,8 +46,8 @@ def _step_function(model, x, jit_compile):
 
 class Progress:
     """Images done, on stderr: a ``keras.utils.Progbar`` on a terminal; in a log (stderr
-    not a terminal, where the bar would print a line per update) a line at each tenth
-    of the total; nothing for a total of None."""
+    not a terminal, where the bar's redrawing would pile up on one line) a line at each
+    tenth of the total; nothing for a total of None."""
 
     def __init__(self, total):
         self.total, self.tenths, self.start = total, 0, time.perf_counter()

@@ -23,8 +23,30 @@ def is_number(v):
 
 
 def is_finite_number(v):
-    """A number JSON or YAML can hold that is neither a bool nor inf/NaN."""
-    return is_number(v) and math.isfinite(v)
+    """A number JSON or YAML can hold that is neither a bool nor inf/NaN (nor an integer
+    too large for a float)."""
+    try:
+        return is_number(v) and math.isfinite(float(v))
+    except OverflowError:
+        return False
+
+
+def fits_default(value, default):
+    """Whether a model knob's value is of its default's kind: a bool for a bool, a whole
+    number for an int, a finite number for a float, a string for a string (a default of
+    None or a tuple says nothing; the builders check ranges and choices)."""
+    if default is None or isinstance(default, tuple):
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return is_int(value)
+    if isinstance(default, float):
+        return is_finite_number(value)
+    return isinstance(value, type(default))
+
+
+KINDS = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}
 
 
 def is_int(v):

@@ -56,10 +56,7 @@ def configure(rt_cfg, seed, deterministic):
         runtime = _configure_jax(rt_cfg)
     else:
         runtime = Runtime(backend, ["cpu"], "cpu", "float32", False, "none")
-    runtime.precision = _precision(rt_cfg["precision"], runtime)
-    runtime.precision_note = ("auto; mixed bfloat16 stays off on the CPU: it trained MiniVGGNet to a lower "
-                              "accuracy, README \"Mixed bfloat16 on the CPU\""
-                              if rt_cfg["precision"] == "auto" and runtime.accelerator != "gpu" else "")
+    runtime.precision, runtime.precision_note = _precision(rt_cfg["precision"], runtime)
     keras.mixed_precision.set_dtype_policy(runtime.precision)
     jit = rt_cfg["jit_compile"]
     runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)
@@ -104,12 +101,15 @@ def _augment_in(asked, backend):
 
 
 def _precision(asked, runtime):
+    """``(policy, note)``: the dtype policy for ``runtime.precision``, and for ``auto`` on
+    the CPU the reason it is float32, for the run header."""
     if asked != "auto":
-        return asked
+        return asked, ""
     if runtime.accelerator != "gpu":
-        return "float32"
+        return "float32", ("auto; mixed bfloat16 stays off on the CPU: it trained MiniVGGNet to a lower accuracy, "
+                           "README \"Mixed bfloat16 on the CPU\"")
     # bfloat16 needs compute capability 8.0 (Ampere) or newer; older GPUs get float16.
-    return "mixed_bfloat16" if runtime.compute_capability >= (8, 0) else "mixed_float16"
+    return ("mixed_bfloat16" if runtime.compute_capability >= (8, 0) else "mixed_float16"), ""
 
 
 def _configure_tensorflow(rt_cfg, deterministic):

@@ -1,8 +1,10 @@
 """Shared fixtures: the real CIFAR-10, found where the suite finds it, and small slices of it.
 
 The tests read the data the way ``train.py`` does (``suite.data.resolve_source``):
-``$CIFAR10_PATH`` (CI sets it to ``../shared/data/cifar-10-batches-py``), else Keras'
-cache (``~/.keras/datasets/cifar-10-batches-py``), else Keras' download on a machine that
+``$CIFAR10_PATH`` (CI sets it to ``../shared/data/cifar-10-batches-py``; a ``.tar.gz`` or
+``.npz`` there is first written out as python batches), else Keras' cache
+(``~/.keras/datasets/cifar-10-batches-py``, or Keras 3's
+``cifar-10-batches-py-target/cifar-10-batches-py``), else Keras' download on a machine that
 is online. With none of them the session stops before the first test with one line that
 says where to put the data, instead of failing every test that needs it.
 """
@@ -14,6 +16,7 @@ import os
 import pickle
 import shutil
 import socket
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -23,7 +26,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.data import KERAS_CACHE, check_source, keras_cache, keras_download, load_cifar10, resolve_source  # noqa: E402
+from suite.data import (KERAS3_CACHE, KERAS_CACHE, TEST_BATCH, TRAIN_BATCHES, check_source,  # noqa: E402
+                        keras_cache, keras_download, load_cifar10, resolve_source)
 from suite.errors import UserError  # noqa: E402
 
 # Keras' download sets no timeout: a network that drops packets would hold the session
@@ -57,9 +61,13 @@ def cifar_folder():
                 keras_download()  # into Keras' cache, where the suite then finds it
         except Exception as e:
             reason = " ".join(f"{type(e).__name__}: {e}".split())
-            raise UserError(f"CIFAR10_PATH is not set, {KERAS_CACHE} does not exist and Keras' download "
+            raise UserError(f"CIFAR10_PATH is not set, {KERAS_CACHE} does not exist (nor Keras 3's "
+                            f"{KERAS3_CACHE}) and Keras' download "
                             f"failed ({reason})") from None
         path = keras_cache()
+        if path is None:
+            raise UserError(f"Keras' download succeeded but left no python batches in {KERAS_CACHE} "
+                            f"or {KERAS3_CACHE}; set CIFAR10_PATH to them")
     folder = check_source(path, "CIFAR10_PATH" if os.environ.get("CIFAR10_PATH") else "Keras' cache")
     if not folder.is_dir():  # a .tar.gz or .npz: some tests read and alter the batch files themselves
         folder = batches_folder(folder)
@@ -68,11 +76,20 @@ def cifar_folder():
 
 
 def batches_folder(source):
-    """A temporary folder of python batches (the official layout) holding the images of the
-    ``.tar.gz`` or ``.npz`` ``source``, read as the suite reads it; removed at exit."""
-    data = load_cifar10(source)
+    """A temporary folder of python batches (the official layout) for the ``.tar.gz`` or
+    ``.npz`` ``source``, removed at exit: the official files themselves from a tarball;
+    from an ``.npz``, its images (read as the suite reads them) pickled in that layout."""
     folder = Path(tempfile.mkdtemp(prefix="cifar-10-batches-py-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    if tarfile.is_tarfile(source):
+        with tarfile.open(source) as tar:
+            for member in tar.getmembers():
+                name = Path(member.name).name
+                if member.isfile() and name in (*TRAIN_BATCHES, TEST_BATCH, "batches.meta"):
+                    (folder / name).write_bytes(tar.extractfile(member).read())
+        return folder
+    data = load_cifar10(source)
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in data.class_names]}))
     parts = zip(np.array_split(data.x_train, 5), np.array_split(data.y_train, 5))
     named = [(f"data_batch_{i}", x, y) for i, (x, y) in enumerate(parts, 1)] + [("test_batch", data.x_test, data.y_test)]
     for name, x, y in named:

@@ -10,7 +10,9 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -72,11 +74,12 @@ def test_cifar10_path_may_name_an_npz_as_for_the_suite(tmp_path, cifar):
     done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics",
                                    env={"CIFAR10_PATH": str(npz)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "CIFAR-10 for the tests: /tmp" in done.stdout and "cifar-10-batches-py-" in done.stdout
+    header = f"CIFAR-10 for the tests: {Path(tempfile.gettempdir()) / 'cifar-10-batches-py-'}"
+    assert header in done.stdout
     assert "1 passed" in done.stdout
 
 
-def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch, cifar):
+def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch, capsys, cifar):
     """Online with an empty cache, the suite downloads through Keras' own
     ``cifar10.load_data``; here Keras is handed the real batches as a local tar file in
     place of the web address, so that what is tested is where Keras 3 extracts them."""
@@ -94,11 +97,14 @@ def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch,
         return get_file(fname, tar.as_uri(), extract=extract, cache_dir=str(keras_home))
 
     monkeypatch.setattr(keras_cifar10, "get_file", local_get_file)
-    monkeypatch.setattr(data, "KERAS_DATASETS", keras_home / "datasets")
+    monkeypatch.setattr(data, "KERAS_CACHE", keras_home / "datasets" / "cifar-10-batches-py")
+    monkeypatch.setattr(data, "KERAS3_CACHE", keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py")
     monkeypatch.delenv("CIFAR10_PATH", raising=False)
     assert data.resolve_source() is None
+    capsys.readouterr()
     downloaded = data.load_cifar10()
     assert downloaded.source == "keras.datasets.cifar10 download"
+    assert capsys.readouterr().out.startswith(f"Downloading data from {tar.as_uri()}\n")  # shown once data came
     assert data.resolve_source() == keras_home / "datasets" / "cifar-10-batches-py-target" / "cifar-10-batches-py"
     cached = data.load_cifar10()
     for a, b in [(downloaded.x_train, cifar.x_train), (downloaded.y_train, cifar.y_train),

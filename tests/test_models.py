@@ -150,6 +150,9 @@ def test_unknown_knob_is_a_user_error():
 def test_bad_resnet_depth_names_the_valid_depths(depth):
     with pytest.raises(UserError, match=r"6n\+2.*20, 32, 44, 56, 110"):
         create("resnet", depth=depth)
+
+
+def test_a_resnet_depth_in_quotes_is_refused():
     with pytest.raises(UserError, match="depth must be a whole number, got '20'"):
         create("resnet", depth="20")
 

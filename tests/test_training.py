@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -60,6 +61,23 @@ def test_missing_graphviz_warns_once_and_training_goes_on(tmp_path, capsys, monk
     assert code == 0 and (run / "metrics.json").exists() and not (run / "model.png").exists()
     warnings = [line for line in capsys.readouterr().err.splitlines() if "diagram" in line]
     assert len(warnings) == 1 and "install Graphviz" in warnings[0]
+
+
+def test_the_diagram_is_renamed_into_place_only_when_drawn(tmp_path, capsys, monkeypatch):
+    # Graphviz is not installed here, so plot_model is a stand-in that writes what it is asked to
+    asked = []
+
+    def plot_model(net, to_file, **kwargs):
+        asked.append(to_file)
+        Path(to_file).write_bytes(b"<svg/>" if to_file.endswith(".svg") else b"")
+
+    monkeypatch.setattr(model_files.shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(model_files.keras.utils, "plot_model", plot_model)
+    model_files.write_diagram(None, tmp_path / "net.svg")
+    assert asked[0].endswith(".svg") and (tmp_path / "net.svg").read_bytes() == b"<svg/>"
+    model_files.write_diagram(None, tmp_path / "model.png")  # writes nothing: no empty model.png
+    assert not (tmp_path / "model.png").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["net.svg"]
+    assert capsys.readouterr().err.strip() == "warning: no model diagram (RuntimeError: plot_model wrote nothing)"
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
