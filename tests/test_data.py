@@ -1,22 +1,16 @@
 """The CIFAR-10 loader's three layouts, stratified subsets and splits, statistics, augmentation."""
 
 import io
-import pickle
 import tarfile
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import batch_bytes
 from suite.data import TRAIN_BATCHES, channel_stats, load_cifar10, prepare, stratified_indices, stratified_split
 from suite.config import DEFAULTS
 from suite.preprocessing import RandomFlipCrop, Standardize
-
-
-def batch_bytes(images, labels):
-    """One batch in the official layout: rows of 3072 bytes, the R plane, then G, then B."""
-    data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    return pickle.dumps({b"data": data, b"labels": list(map(int, labels)), b"batch_label": b"x"})
 
 
 @pytest.fixture(scope="module")
