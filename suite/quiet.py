@@ -12,6 +12,8 @@ import contextlib
 import os
 import sys
 
+from suite import cpu
+
 
 @contextlib.contextmanager
 def native_stderr_silenced():
@@ -28,7 +30,9 @@ def native_stderr_silenced():
 
 
 def import_keras():
-    """``import keras`` (and its backend) without the native start-up lines."""
+    """``import keras`` (and its backend) without the native start-up lines, after the
+    suite has chosen TensorFlow's CPU kernels for this CPU (``suite.cpu.choose_onednn``)."""
+    cpu.choose_onednn()
     with native_stderr_silenced():
         import keras
     return keras
