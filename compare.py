@@ -216,11 +216,16 @@ def figure_path(output):
             raise UserError(f"-o {output}: is a folder; give a file name")
     else:
         return new_file_name("outputs", "compare", ".png")
+    make_parent(path)
+    return path
+
+
+def make_parent(path):
+    """The folder ``path`` goes into, made if missing; one error line if it cannot be."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"{path.parent}: cannot create the folder ({e.strerror})") from None
-    return path
 
 
 # ----------------------------------------------------------------------------- table
@@ -368,11 +373,8 @@ def table(runs, labels, md_path, csv_path):
         path = Path(path)
         if path.is_dir():
             raise UserError(f"{path}: is a folder; give a file name")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(path, text)
-        except OSError as e:
-            raise UserError(f"{path}: cannot write ({e.strerror})") from None
+        make_parent(path)
+        write_text(path, text)  # a failure to write: suite.errors.WriteError, exit status 1
     print(markdown, end="")
     return 0
 

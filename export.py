@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import models  # noqa: E402
 from models.pretrained import load_with_sidecar  # noqa: E402
 from models.resnet import ZeroPadShortcut  # noqa: E402
-from suite.atomic import write_text  # noqa: E402
+from suite.atomic import atomic_folder, atomic_path, make_folders, write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.preprocessing import input_scaling  # noqa: E402
 from suite.quiet import native_stderr_silenced  # noqa: E402
@@ -60,19 +60,33 @@ def run(args):
     net, sidecar = load_with_sidecar(path, models.create)
     name = weights_name(args, path)
     model = portable_model(net, sidecar["preprocessing"], name, Path(path).parent)
-    out.mkdir(parents=True)
-    model.save(out / f"{name}.keras")
+    make_folders(out)
+    with atomic_path(out / f"{name}.keras") as tmp:
+        model.save(str(tmp))
     classes = sidecar.get("class_names") or [str(i) for i in range(net.output_shape[-1])]
     write_text(out / f"{name}_classes.txt", "\n".join(classes) + "\n")
     written = [out / f"{name}.keras", out / f"{name}_classes.txt"]
     if keras.backend.backend() == "tensorflow":
-        with native_stderr_silenced():  # TensorFlow's C++ lines while it writes the graph
-            model.export(str(out / f"{name}_savedmodel"), format="tf_saved_model", verbose=False)
+        write_savedmodel(model, out / f"{name}_savedmodel")
         written.append(out / f"{name}_savedmodel")
     else:
         print(f"note: no SavedModel under the {keras.backend.backend()} backend (it needs TensorFlow)", file=sys.stderr)
     print("\n".join(map(str, written)))
     return 0
+
+
+def write_savedmodel(model, folder):
+    """``model`` as a SavedModel in ``folder``, which appears only once complete. TensorFlow
+    reports a failed write as an OpError ending in the system's words ("...; No space
+    left on device [Op:SaveV2]"), which becomes a WriteError naming ``folder``."""
+    import tensorflow as tf
+
+    with atomic_folder(folder) as draft:
+        try:
+            with native_stderr_silenced():  # TensorFlow's C++ lines while it writes the graph
+                model.export(str(draft), format="tf_saved_model", verbose=False)
+        except tf.errors.OpError as e:
+            raise OSError(None, e.message.rsplit("; ", 1)[-1].split(" [Op:")[0].strip()) from None
 
 
 def portable_model(net, preprocessing, name, folder):

@@ -116,6 +116,15 @@ def _read_group(group):
     return values
 
 
+def epochs_saved(path):
+    """The epochs the training state at ``path`` holds; 0 if there is none, or none readable."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["epochs_done"])
+    except (OSError, KeyError, ValueError, TypeError):
+        return 0
+
+
 def restore_state(model, path):
     """Load a TrainingState file into the compiled ``model``; return the epochs it had done."""
     path = Path(path)

@@ -20,7 +20,8 @@ next one waits until d / draw_share seconds have passed since that one began. Wi
 default 2%, epochs of 10-15 s or more are each drawn (every full CIFAR-10 epoch on the CPU
 but ShallowNet's, about 7 s); shorter ones (a subset, a fast GPU) every few epochs,
 always the newest history. ``on_train_end`` (and ``wait``) draw the last epoch and wait
-for it.
+for it. A drawing that fails (a full disk: ``suite.errors.WriteError``) is raised in the
+training thread, when the next epoch begins or by ``wait``.
 """
 
 import json
@@ -49,6 +50,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         keep = sum(1 for e in history.get("epoch", []) if e <= start_epoch)  # epochs are 1-based
         self.history = {k: v[:keep] for k, v in history.items()}
         self._pending = None
+        self._failure = None  # of the drawing thread, raised in the training thread
         self._wake = threading.Condition()
         self._drawer = None
         self.draw_share, self._next_draw, self._flushing = draw_share, 0.0, False
@@ -71,6 +73,7 @@ class TrainingMonitor(keras.callbacks.Callback):
             self._pending = ({k: list(v) for k, v in self.history.items()}, f"{self.title} - epoch {epoch + 1}")
 
     def on_epoch_begin(self, epoch, logs=None):
+        self._raise_failure()
         self.start, self.train_end = time.perf_counter(), None
         self._draw()
 
@@ -83,9 +86,26 @@ class TrainingMonitor(keras.callbacks.Callback):
             self._flushing = True
         self._draw()
         with self._wake:
-            while self._pending is not None or self._drawer is not None:
+            while self._drawer is not None or (self._pending is not None and self._failure is None):
                 self._wake.wait()
             self._flushing = False
+        self._raise_failure()
+
+    def abandon(self):
+        """After an error: draw nothing more, and wait until a drawing under way ends; its
+        own failure is dropped (the same full disk, most likely: the first error is the one
+        to report)."""
+        with self._wake:
+            self._pending = None
+            while self._drawer is not None:
+                self._wake.wait()
+            self._failure = None
+
+    def _raise_failure(self):
+        with self._wake:
+            failure, self._failure = self._failure, None
+        if failure is not None:
+            raise failure
 
     def _draw(self):
         with self._wake:
@@ -104,10 +124,15 @@ class TrainingMonitor(keras.callbacks.Callback):
                     return
             history, title = job
             start = time.perf_counter()
-            plot_run(history, self.plot_path, title)
+            try:
+                plot_run(history, self.plot_path, title)
+                failure = None
+            except Exception as e:
+                failure = e
             with self._wake:
                 self._next_draw = start + (time.perf_counter() - start) / self.draw_share
-                if not self._flushing:  # a newer history waits for the next epoch that is due
+                self._failure = self._failure or failure
+                if failure or not self._flushing:  # else a newer history waits for the next epoch that is due
                     self._drawer = None
                     self._wake.notify_all()
                     return

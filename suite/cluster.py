@@ -131,6 +131,17 @@ def tf_strategy():
     return strategy, cluster.describe() if cluster else "MultiWorkerMirroredStrategy (1 worker)"
 
 
+def is_chief_process():
+    """Whether this process writes the run folder it is given: on one machine, and the
+    chief of the cluster in ``TF_CONFIG`` (read here without TensorFlow, before anything
+    starts; a malformed one is reported by ``tf_strategy``)."""
+    text = os.environ.get("TF_CONFIG")
+    try:
+        return not text or from_tf_config(text).is_chief
+    except UserError:
+        return True
+
+
 def shard_by_data(dataset):
     """A ``(images, labels)`` tf.data input, split between the workers batch by batch.
 

@@ -69,13 +69,20 @@ def plan(config, sets, sweeps):
     return base, runs
 
 
-def new_sweep_folder(config, sets, sweeps):
-    """Check every combination, make the sweep folder with its plan, and return it."""
+def new_sweep_folder(config, sets, sweeps, lock=None):
+    """Check every combination, make the sweep folder with its plan, and return it;
+    ``lock(folder)`` is called before anything is written into it (train.py locks it so
+    from its first moment)."""
     base, runs = plan(config, sets, sweeps)
     output = load_config(config, sets)["output"]["dir"]
     content = {"config": str(config), "set": list(sets), "sweep": dict(sweeps), "runs": runs}
-    return new_folder(output, f"{base}-sweep", "output.dir: cannot write a sweep folder into",
-                      fill=lambda draft: write_json(draft / PLAN, content))
+
+    def fill(draft):
+        if lock is not None:
+            lock(draft)
+        write_json(draft / PLAN, content)
+
+    return new_folder(output, f"{base}-sweep", "output.dir: cannot write a sweep folder into", fill=fill)
 
 
 def read_plan(folder):
