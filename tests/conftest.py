@@ -1,12 +1,27 @@
-"""Shared fixtures: the real CIFAR-10, found where the suite finds it, and small slices of it.
+"""Shared fixtures, the tiers of tests, and the real CIFAR-10, found where the suite finds it.
 
-The tests read the data the way ``train.py`` does (``suite.data.resolve_source``):
-``$CIFAR10_PATH`` (CI sets it to ``../shared/data/cifar-10-batches-py``; a ``.tar.gz`` or
-``.npz`` there is first written out as python batches), else Keras' cache
-(``~/.keras/datasets/cifar-10-batches-py``, or Keras 3's
-``cifar-10-batches-py-target/cifar-10-batches-py``), else Keras' download on a machine that
-is online. With none of them the session stops before the first test with one line that
-says where to put the data, instead of failing every test that needs it.
+Tiers. A file whose tests need no data set, train nothing and take seconds in all says so
+at its top, ``pytestmark = pytest.mark.fast``: ``python -m pytest -m fast`` runs those
+alone, in under a minute, on a machine without CIFAR-10 (configs, rules, registries,
+schedules, safe unpickling, atomic files, folders, TF_CONFIG, the shipped records). Tests
+that start Python processes of their own (seconds each) or build every network are left
+out of it. The tests that take minutes are marked ``slow``: ``-m "not slow"`` leaves them
+out. Every other test may read the real CIFAR-10 and train on small subsets of it.
+
+A test reads the data only through the ``cifar_dir`` fixture, or a fixture that asks for it
+(``cifar``, ``fixed_batch``, ``tiny_run``; a module or session fixture that trains on the
+data asks for it too). Every other test runs with ``CIFAR10_PATH`` at a folder that does
+not exist, in this process and in the processes it starts, so that a test that reads the
+data without saying so fails on every machine, not only on one without the data. A test
+marked fast may not ask for it.
+
+The data is looked up once the tests are collected, and only if a selected test asks for
+it, the way ``train.py`` does (``suite.data.resolve_source``): ``$CIFAR10_PATH`` (CI sets it
+to ``../shared/data/cifar-10-batches-py``; a ``.tar.gz`` or ``.npz`` there is first written
+out as python batches), else Keras' cache (``~/.keras/datasets/cifar-10-batches-py``, or
+Keras 3's ``cifar-10-batches-py-target/cifar-10-batches-py``), else Keras' download on a
+machine that is online. With none of them the session stops before the first test with
+one line that says where to put the data, instead of failing every test that needs it.
 """
 
 import atexit
@@ -16,6 +31,7 @@ import os
 import pickle
 import shutil
 import socket
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
@@ -26,7 +42,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.data import (KERAS3_CACHE, KERAS_CACHE, TEST_BATCH, TRAIN_BATCHES, check_source,  # noqa: E402
+from suite.cpu import choose_onednn  # noqa: E402
+
+choose_onednn()  # TensorFlow's CPU kernels as train.py chooses them, before a test module imports it
+
+from suite.data import (CLASS_NAMES, KERAS3_CACHE, KERAS_CACHE, TEST_BATCH, TRAIN_BATCHES, check_source,  # noqa: E402
                         keras_cache, keras_download, load_cifar10, resolve_source)
 from suite.errors import UserError  # noqa: E402
 
@@ -89,9 +109,16 @@ def batches_folder(source):
                     (folder / name).write_bytes(tar.extractfile(member).read())
         return folder
     data = load_cifar10(source)
-    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in data.class_names]}))
-    parts = zip(np.array_split(data.x_train, 5), np.array_split(data.y_train, 5))
-    named = [(f"data_batch_{i}", x, y) for i, (x, y) in enumerate(parts, 1)] + [("test_batch", data.x_test, data.y_test)]
+    return write_batches(folder, data.x_train, data.y_train, data.x_test, data.y_test, data.class_names)
+
+
+def write_batches(folder, x_train, y_train, x_test, y_test, class_names=CLASS_NAMES):
+    """The images as python batches in the official layout, in ``folder`` (made if need be):
+    the training images split over five batch files, ``test_batch`` and ``batches.meta``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in class_names]}))
+    parts = zip(np.array_split(x_train, 5), np.array_split(y_train, 5))
+    named = [(f"data_batch_{i}", x, y) for i, (x, y) in enumerate(parts, 1)] + [(TEST_BATCH, x_test, y_test)]
     for name, x, y in named:
         (folder / name).write_bytes(batch_bytes(x, y))
     return folder
@@ -103,10 +130,25 @@ def batch_bytes(images, labels):
     return pickle.dumps({b"data": data, b"labels": list(map(int, labels)), b"batch_label": b"x"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before the terminal's header, which names the folder
-def pytest_sessionstart(session):
-    """Stop before the first test if there is no data: pytest prints a UsageError as one
-    line (``ERROR: ...``, exit status 4), where ``pytest.exit`` prints two."""
+# What a test that does not ask for cifar_dir finds in CIFAR10_PATH.
+NO_DATA = "/nonexistent/CIFAR-10: a test reads it through the cifar_dir fixture"
+
+
+def needs_data(item):
+    return "cifar_dir" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal reports the collection, naming the folder
+def pytest_collection_finish(session):
+    """Stop before the first test if a selected test needs the data and there is none, or
+    is marked fast: pytest prints a UsageError as one line (``ERROR: ...``, exit status 4),
+    where ``pytest.exit`` prints two."""
+    reading = [item for item in session.items if needs_data(item)]
+    for item in reading:
+        if item.get_closest_marker("fast"):
+            raise pytest.UsageError(f"{item.nodeid} is marked fast but reads CIFAR-10 (cifar_dir)")
+    if not reading:
+        return
     try:
         cifar_folder()
     except UserError as e:
@@ -115,14 +157,27 @@ def pytest_sessionstart(session):
                                 f"{KERAS_CACHE}, or set CIFAR10_PATH to that folder") from None
 
 
-def pytest_report_header(config):
-    return f"CIFAR-10 for the tests: {cifar_folder()}"
+def pytest_report_collectionfinish(config, items):
+    if config.option.verbose >= 0 and any(map(needs_data, items)):
+        return f"CIFAR-10 for the tests: {cifar_folder()}"
+
+
+@pytest.fixture(autouse=True)
+def _data_only_through_cifar_dir(request, monkeypatch):
+    if not needs_data(request):
+        monkeypatch.setenv("CIFAR10_PATH", NO_DATA)
 
 
 @pytest.fixture(scope="session")
-def cifar():
+def cifar_dir():
+    """The folder of the real CIFAR-10's python batches (found once collection ends)."""
+    return cifar_folder()
+
+
+@pytest.fixture(scope="session")
+def cifar(cifar_dir):
     """The full real CIFAR-10 as uint8 arrays (about 180 MB, read once per session)."""
-    return load_cifar10()
+    return load_cifar10(cifar_dir)
 
 
 @pytest.fixture(scope="session")
@@ -132,12 +187,26 @@ def fixed_batch(cifar):
     return cifar.x_train[idx], cifar.y_train[idx]
 
 
-def train_run(out_dir, *sets, config="configs/quickstart.yaml", name=None):
-    """Run train.py in this process on a real-data subset; return (exit code, run folder)."""
+def mode(path):
+    """A file's or folder's permission bits."""
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test; the previous one comes back afterwards."""
+    previous = os.umask(0o022)
+    yield os.umask
+    os.umask(previous)
+
+
+def train_run(out_dir, *sets, config="configs/quickstart.yaml", name=None, extra=()):
+    """Run train.py in this process on a real-data subset, with the ``--set``s and the
+    ``extra`` arguments; return (exit code, run folder)."""
     import train
 
     out_dir = Path(out_dir)
-    args = ["--config", str(REPO / config), "--set", f"output.dir={out_dir}", "--set", "training.verbose=0"]
+    args = ["--config", str(REPO / config), "--set", f"output.dir={out_dir}", "--set", "training.verbose=0", *extra]
     if name:
         args += ["--set", f"name={name}"]
     for s in sets:
@@ -149,7 +218,7 @@ def train_run(out_dir, *sets, config="configs/quickstart.yaml", name=None):
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, cifar_dir):
     """A finished 2-epoch run of ShallowNet on 30 real images per class (a real run folder)."""
     code, run_dir = train_run(tmp_path_factory.mktemp("runs"), "model.name=shallownet", "model.params={}",
                               "data.source=cifar10", "data.subset=30", "data.test_subset=20",

@@ -32,7 +32,7 @@ def _interrupt_at_epoch(stop_before):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, cifar_dir):
     """{label: run folder} of the two runs, both in one folder (``root``), as in outputs/."""
     import train
     from callbacks import StopOnSignal

@@ -1,6 +1,8 @@
-"""The CIFAR-10 loader's three layouts, stratified subsets and splits, statistics, augmentation."""
+"""The CIFAR-10 loader's three layouts, the official batches through the safe unpickler,
+stratified subsets and splits, statistics, augmentation."""
 
 import io
+import pickle
 import tarfile
 
 import keras
@@ -8,9 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import batch_bytes
+from suite import data as datasets, safe_pickle
 from suite.data import TRAIN_BATCHES, channel_stats, load_cifar10, prepare, stratified_indices, stratified_split
 from suite.config import DEFAULTS
 from suite.preprocessing import RandomFlipCrop, Standardize
+from test_hostile_files import one_line_error, tarball
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +59,57 @@ def test_real_data_layout_and_statistics(cifar):
     assert std == pytest.approx(cifar.x_train.reshape(-1, 3).std(axis=0), rel=1e-6)
 
 
+def official(folder, name):
+    """An official file as plain pickle.load reads it (trusted: these are the official batches)."""
+    with open(folder / name, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+@pytest.mark.parametrize("name", ["data_batch_1", "batches.meta"])
+def test_official_files_unpickle_exactly_as_plain_pickle_does(cifar_dir, name):
+    with open(cifar_dir / name, "rb") as f:
+        ours = safe_pickle.load(f, name)
+    theirs = official(cifar_dir, name)
+    assert ours.keys() == theirs.keys()
+    for key, value in theirs.items():
+        assert type(ours[key]) is type(value)
+        if isinstance(value, np.ndarray):
+            assert ours[key].dtype == value.dtype and ours[key].tobytes() == value.tobytes()
+        else:
+            assert ours[key] == value
+
+
+def as_images(batch):
+    return batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), np.array(batch[b"labels"])
+
+
+def test_real_folder_and_tarball_load_bit_for_bit(cifar, cifar_dir, tmp_path):
+    first, test = as_images(official(cifar_dir, "data_batch_1")), as_images(official(cifar_dir, "test_batch"))
+    np.testing.assert_array_equal(cifar.x_train[:10000], first[0])
+    np.testing.assert_array_equal(cifar.y_train[:10000], first[1])
+    np.testing.assert_array_equal(cifar.x_test, test[0])
+    np.testing.assert_array_equal(cifar.y_test, test[1])
+    # the official data_batch_1 through a .tar.gz; the other members small, to keep the test fast
+    few = pickle.dumps({b"data": official(cifar_dir, "test_batch")[b"data"][:10], b"labels": list(range(10))})
+    members = {name: few for name in datasets.TRAIN_BATCHES[1:] + [datasets.TEST_BATCH]}
+    from_tar = load_cifar10(tarball(tmp_path / "c.tar.gz", {"data_batch_1": (cifar_dir / "data_batch_1").read_bytes(),
+                                                           **members, "batches.meta": (cifar_dir / "batches.meta").read_bytes()}))
+    np.testing.assert_array_equal(from_tar.x_train[:10000], first[0])
+    np.testing.assert_array_equal(from_tar.y_train[:10000], first[1])
+    np.testing.assert_array_equal(from_tar.x_test, test[0][:10])
+    assert from_tar.class_names == datasets.CLASS_NAMES
+
+
+def test_batch_files_larger_than_any_official_one_are_refused_unread(cifar_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "MAX_BATCH_BYTES", 30_000_000)  # below the 30,720,000 bytes of a batch's pixels
+    size = (cifar_dir / "data_batch_1").stat().st_size
+    assert one_line_error(cifar_dir) == (f"{cifar_dir}/data_batch_1: {size:,} bytes, more than a CIFAR-10 batch "
+                                         "file (30,000,000 at most)")
+    path = tarball(tmp_path / "c.tar.gz", {"data_batch_1": b"\0" * 30_000_001})
+    assert one_line_error(path) == (f"{path}: member data_batch_1: 30,000,001 bytes, more than a CIFAR-10 batch "
+                                    "file (30,000,000 at most)")
+
+
 def test_stratified_subset_and_held_out_split(cifar):
     idx = stratified_indices(cifar.y_train, 7, seed=3)
     assert np.bincount(cifar.y_train[idx]).tolist() == [7] * 10
@@ -64,7 +119,7 @@ def test_stratified_subset_and_held_out_split(cifar):
     assert not set(keep) & set(held) and len(keep) + len(held) == 50000
 
 
-def test_prepare_holds_out_validation_and_standardises_on_the_training_part():
+def test_prepare_holds_out_validation_and_standardises_on_the_training_part(cifar_dir):
     cfg = dict(DEFAULTS["data"], subset=50, validation=0.2, normalize="standardize")
     splits = prepare(cfg, seed=0)
     assert len(splits.x_train) == 400 and len(splits.x_val) == 100 and len(splits.x_test) == 10000
@@ -181,25 +236,3 @@ def test_flip_crop_in_the_model_pads_uint8_images_with_the_fill_colour(cifar):
     assert out.dtype == np.uint8
     moves = _moves_of(x, out, 2, (9, 8, 7))
     assert all(moves) and not any(mv[2] for m in moves for mv in m if len(m) == 1)
-
-
-def test_flip_crop_in_the_input_needs_tensorflow():
-    from suite.errors import UserError
-    from suite.runtime import _augment_in
-
-    assert _augment_in("auto", "tensorflow") == "input" and _augment_in("auto", "jax") == "model"
-    assert _augment_in("model", "tensorflow") == "model"
-    with pytest.raises(UserError, match="runtime.augment_in: input needs the TensorFlow backend"):
-        _augment_in("input", "jax")
-
-
-def test_steps_per_execution_default_and_limits():
-    from suite.errors import UserError
-    from suite.runtime import STEPS_PER_EXECUTION, _steps_per_execution
-
-    assert _steps_per_execution("auto", "tensorflow") == STEPS_PER_EXECUTION > 1
-    assert _steps_per_execution("auto", "jax") == 1 and _steps_per_execution(3, "jax") == 3
-    strategy = object()  # any tf.distribute strategy
-    assert _steps_per_execution("auto", "tensorflow", strategy) == 1
-    with pytest.raises(UserError, match="runtime.steps_per_execution: 4 fails under a tf.distribute strategy"):
-        _steps_per_execution(4, "tensorflow", strategy)

@@ -1,6 +1,7 @@
-"""The tests find CIFAR-10 where the suite does, and stop at once with one line without it.
+"""The tests find CIFAR-10 where the suite does, and stop at once with one line without it;
+the fast tier runs without it, and a test that does not ask for it cannot read it.
 
-Each case runs pytest on one test in a fresh process whose home folder is an empty
+Most cases run pytest on a few tests in a fresh process whose home folder is an empty
 temporary one, with ``CIFAR10_PATH`` and ``KERAS_HOME`` unset: a new user's machine. Its
 proxy is a closed local port, so Keras' download fails at once here and never fetches
 170 MB on a machine that happens to be online.
@@ -15,27 +16,30 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from conftest import REPO, cifar_folder
+from conftest import NO_DATA, REPO
 from suite import data
+from suite.errors import UserError
 
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens there
+NEEDS_DATA = "tests/test_data.py::test_real_data_layout_and_statistics"
 
 
-def pytest_in_fresh_home(home, test, *options, env=None):
+def pytest_in_fresh_home(home, *args, env=None):
     extra = env or {}
     env = {k: v for k, v in os.environ.items()
            if k not in ("CIFAR10_PATH", "KERAS_HOME") and not k.lower().endswith("_proxy")}
     env.update(HOME=str(home), http_proxy=DEAD_PROXY, https_proxy=DEAD_PROXY,
                PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])), **extra)
     start = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", *options, "-p", "no:cacheprovider", test],
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     return done, time.monotonic() - start
 
 
 def test_no_data_anywhere_stops_the_session_with_one_line(tmp_path):
-    done, seconds = pytest_in_fresh_home(tmp_path, "tests/test_schedules.py", "-q")
+    done, seconds = pytest_in_fresh_home(tmp_path, NEEDS_DATA, "-q")
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -48,21 +52,34 @@ def test_no_data_anywhere_stops_the_session_with_one_line(tmp_path):
     assert seconds < 120, seconds
 
 
-def test_data_in_keras_cache_is_found_without_cifar10_path(tmp_path):
+def test_the_fast_tier_needs_no_data_and_skipped_tests_do_not_look_for_it(tmp_path):
+    # test_data.py's tests all read the data; -m fast leaves them out
+    done, _ = pytest_in_fresh_home(tmp_path, "-q", "-m", "fast", "tests/test_schedules.py", "tests/test_data.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed" in done.stdout and "deselected" in done.stdout and "CIFAR-10" not in done.stdout + done.stderr
+
+
+def test_a_test_that_does_not_ask_for_the_data_cannot_read_it():
+    assert os.environ["CIFAR10_PATH"] == NO_DATA
+    with pytest.raises(UserError, match="CIFAR10_PATH: .* does not exist"):
+        data.load_cifar10()
+
+
+def test_data_in_keras_cache_is_found_without_cifar10_path(tmp_path, cifar_dir):
     datasets = tmp_path / ".keras" / "datasets"
     datasets.mkdir(parents=True)
-    (datasets / "cifar-10-batches-py").symlink_to(cifar_folder().resolve(), target_is_directory=True)
-    done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics")
+    (datasets / "cifar-10-batches-py").symlink_to(cifar_dir.resolve(), target_is_directory=True)
+    done, _ = pytest_in_fresh_home(tmp_path, NEEDS_DATA)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"CIFAR-10 for the tests: {datasets / 'cifar-10-batches-py'}\n" in done.stdout  # the header
     assert "1 passed" in done.stdout
 
 
-def test_data_where_keras_3_downloads_it_is_found(tmp_path):
+def test_data_where_keras_3_downloads_it_is_found(tmp_path, cifar_dir):
     datasets = tmp_path / ".keras" / "datasets" / "cifar-10-batches-py-target"
     datasets.mkdir(parents=True)
-    (datasets / "cifar-10-batches-py").symlink_to(cifar_folder().resolve(), target_is_directory=True)
-    done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics")
+    (datasets / "cifar-10-batches-py").symlink_to(cifar_dir.resolve(), target_is_directory=True)
+    done, _ = pytest_in_fresh_home(tmp_path, NEEDS_DATA)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"CIFAR-10 for the tests: {datasets / 'cifar-10-batches-py'}\n" in done.stdout
     assert "1 passed" in done.stdout
@@ -71,15 +88,14 @@ def test_data_where_keras_3_downloads_it_is_found(tmp_path):
 def test_cifar10_path_may_name_an_npz_as_for_the_suite(tmp_path, cifar):
     npz = tmp_path / "cifar10.npz"
     np.savez(npz, x_train=cifar.x_train, y_train=cifar.y_train, x_test=cifar.x_test, y_test=cifar.y_test)
-    done, _ = pytest_in_fresh_home(tmp_path, "tests/test_data.py::test_real_data_layout_and_statistics",
-                                   env={"CIFAR10_PATH": str(npz)})
+    done, _ = pytest_in_fresh_home(tmp_path, NEEDS_DATA, env={"CIFAR10_PATH": str(npz)})
     assert done.returncode == 0, done.stdout + done.stderr
     header = f"CIFAR-10 for the tests: {Path(tempfile.gettempdir()) / 'cifar-10-batches-py-'}"
     assert header in done.stdout
     assert "1 passed" in done.stdout
 
 
-def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch, capsys, cifar):
+def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch, capsys, cifar, cifar_dir):
     """Online with an empty cache, the suite downloads through Keras' own
     ``cifar10.load_data``; here Keras is handed the real batches as a local tar file in
     place of the web address, so that what is tested is where Keras 3 extracts them."""
@@ -88,7 +104,7 @@ def test_keras_download_lands_where_the_next_run_finds_it(tmp_path, monkeypatch,
 
     tar = tmp_path / "cifar-10-python.tar"
     with tarfile.open(tar, "w") as t:
-        t.add(cifar_folder().resolve(), arcname="cifar-10-batches-py")
+        t.add(cifar_dir.resolve(), arcname="cifar-10-batches-py")
     keras_home = tmp_path / "keras"
     keras_home.mkdir()  # Keras writes to /tmp/.keras instead when the folder is not there to write to
 

@@ -57,7 +57,7 @@ def test_a_subset_of_classes_is_relabelled_and_recorded(cats_dogs, capsys, tmp_p
     assert [c["class"] for c in json.loads((report / "metrics.json").read_text())["per_class"]] == ["cat", "dog"]
 
 
-def test_a_pretrained_name_starts_the_network(tmp_path, capsys):
+def test_a_pretrained_name_starts_the_network(tmp_path, capsys, cifar_dir):
     code, run_dir = train_run(tmp_path, "model.name=allcnn_c", "model.params={final_relu: false}", "data.source=cifar10",
                               "data.subset=5", "data.test_subset=5", "data.classes=[cat, dog]", "training.epochs=1",
                               "model.init=allcnn_c", "model.freeze=[conv2d, 'conv2d_[1-7]']", name="fromname")
@@ -76,14 +76,14 @@ def test_a_pretrained_name_starts_the_network(tmp_path, capsys):
     (["model.name=allcnn_c", "model.init=allcnn_c"], "model.params.final_relu: True, but the model.init weights"),
     (["data.classes=[cat, dog]", "model.params={num_classes: 3}"], "num_classes: 3 for the 2 classes"),
 ])
-def test_mistakes_are_one_line_and_make_no_run_folder(tmp_path, capsys, sets, message):
+def test_mistakes_are_one_line_and_make_no_run_folder(tmp_path, capsys, cifar_dir, sets, message):
     code, run_dir = train_run(tmp_path, *BASE, *sets)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and run_dir is None, err
     assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
 
 
-def test_weights_of_another_architecture_without_a_sidecar_are_refused(tmp_path, capsys):
+def test_weights_of_another_architecture_without_a_sidecar_are_refused(tmp_path, capsys, cifar_dir):
     from conftest import REPO
     bare = tmp_path / "bare.weights.h5"
     bare.write_bytes((REPO / "weights" / "allcnn_c.weights.h5").read_bytes())  # no sidecar beside it

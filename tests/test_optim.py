@@ -59,7 +59,7 @@ def test_decoupled_weight_decay_is_the_optimizers(fixed_batch):
         assert not opt._use_weight_decay(dense.bias) and opt._use_weight_decay(dense.kernel)
 
 
-def test_mixed_precision_keeps_the_softmax_and_loss_in_float32(tmp_path):
+def test_mixed_precision_keeps_the_softmax_and_loss_in_float32(tmp_path, cifar_dir):
     try:
         code, run = train_run(tmp_path, "model.name=minivggnet", "data.source=cifar10", "data.subset=5",
                               "data.test_subset=2", "training.epochs=1", "training.batch_size=25",

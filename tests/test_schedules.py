@@ -8,6 +8,8 @@ import pytest
 from suite.config import DEFAULTS
 from suite.schedules import build_schedule, learning_rate_at
 
+pytestmark = pytest.mark.fast
+
 STEPS = 10  # steps per epoch in every case below
 
 
@@ -41,6 +43,10 @@ CASES = {
     "cosine warmup": (schedule("cosine", 0.1, warmup_epochs=2, min_lr=0.001),
                       [(0, 0.0), (10, 0.05), (20, 0.1), (60, 0.1 * (0.99 * 0.5 + 0.01)), (100, 0.001)]),
     "cosine": (schedule("cosine", 0.1), [(0, 0.1), (50, 0.05), (100, 0.0)]),
+    # x 0.2 -> 1 over int(100 * 0.25) = 25 steps, then 1 -> 0.1 over the 75 left
+    "linear warmup": (schedule("linear_warmup", 2.0, warmup=0.25, start=0.2, end=0.1),
+                      [(0, 0.4), (10, 2.0 * (0.2 + 0.8 * 10 / 25)), (25, 2.0), (55, 2.0 * (1 - 0.9 * 30 / 75)),
+                       (100, 0.2)]),
 }
 
 

@@ -19,7 +19,7 @@ def sweep_main(out, *args):
     return train.main(["--config", str(REPO / "configs/quickstart.yaml"), *sets, *args])
 
 
-def test_a_sweep_runs_every_combination_and_resumes_what_was_stopped(tmp_path, capsys):
+def test_a_sweep_runs_every_combination_and_resumes_what_was_stopped(tmp_path, capsys, cifar_dir):
     # --stop-after 1 stops the first run, and with it the sweep, after its first epoch.
     assert sweep_main(tmp_path, *[a for s in SWEEPS for a in ("--sweep", s)], "--stop-after", "1") == 0
     folder, = tmp_path.glob("quickstart-sweep-*")

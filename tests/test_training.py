@@ -45,7 +45,7 @@ def test_run_folder_holds_everything(tiny_run):
     assert load_config(tiny_run / "config.yaml")["data"]["subset"] == 30
 
 
-def test_learning_rate_of_every_epoch_is_in_the_history(tmp_path):
+def test_learning_rate_of_every_epoch_is_in_the_history(tmp_path, cifar_dir):
     code, run = train_run(tmp_path, "model.name=shallownet", "model.params={}", "data.source=cifar10",
                           "data.subset=10", "data.test_subset=5", "training.epochs=4", "training.batch_size=20",
                           "schedule.name=step", "schedule.factor=0.5", "schedule.every=2")
@@ -54,7 +54,7 @@ def test_learning_rate_of_every_epoch_is_in_the_history(tmp_path):
     assert history(run)["learning_rate"] == pytest.approx([0.01, 0.005, 0.005, 0.0025])
 
 
-def test_missing_graphviz_warns_once_and_training_goes_on(tmp_path, capsys, monkeypatch):
+def test_missing_graphviz_warns_once_and_training_goes_on(tmp_path, capsys, monkeypatch, cifar_dir):
     monkeypatch.setattr(model_files.shutil, "which", lambda name: None)
     code, run = train_run(tmp_path, "model.name=shallownet", "model.params={}", "data.source=cifar10",
                           "data.subset=5", "data.test_subset=2", "training.epochs=1")
@@ -80,7 +80,7 @@ def test_the_diagram_is_renamed_into_place_only_when_drawn(tmp_path, capsys, mon
     assert capsys.readouterr().err.strip() == "warning: no model diagram (RuntimeError: plot_model wrote nothing)"
 
 
-def test_resumed_run_equals_uninterrupted_run(tmp_path):
+def test_resumed_run_equals_uninterrupted_run(tmp_path, cifar_dir):
     """2 epochs, stop, resume a third == 3 epochs straight: history, learning rates and weights."""
     sets = ["data.source=cifar10", "data.subset=20", "data.test_subset=5", "training.epochs=3",
             "training.batch_size=50", "training.deterministic=true", "augment.crop=4",
@@ -119,7 +119,7 @@ def optimizer_steps(run_dir):
         return int(_read_group(f["optimizer"])[next(i for i, p in enumerate(paths) if p.endswith("iteration"))])
 
 
-def test_several_steps_per_execution_stop_at_each_epoch_end(tmp_path):
+def test_several_steps_per_execution_stop_at_each_epoch_end(tmp_path, cifar_dir):
     """5 batches an epoch in executions of 2 steps (2, 2, 1): 2 epochs are 10 optimizer
     steps, not 12, and the run equals one with a step per execution."""
     sets = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=25",
@@ -139,7 +139,7 @@ def run_cli(*args, env=None, timeout=300):
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cifar_dir):
     proc = run_cli("--config", "configs/quickstart.yaml", "--set", "runtime.cpu_devices=2",
                    "--set", "data.source=cifar10", "--set", "data.subset=10", "--set", "data.test_subset=5",
                    "--set", "training.epochs=2", "--set", "training.verbose=2", "--set", f"output.dir={tmp_path}")
@@ -150,7 +150,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["epochs_run"] == 2
 
 
-def test_trains_under_the_jax_backend(tmp_path):
+def test_trains_under_the_jax_backend(tmp_path, cifar_dir):
     proc = run_cli("--config", "configs/quickstart.yaml", "--set", "data.source=cifar10", "--set", "data.subset=10",
                    "--set", "data.test_subset=5", "--set", "training.epochs=1", "--set", "augment.crop=4",
                    "--set", "augment.translate=0.1", "--set", "data.normalize=zca", "--set", f"output.dir={tmp_path}",
@@ -163,7 +163,7 @@ def test_trains_under_the_jax_backend(tmp_path):
     assert (run / "whitening.npz").is_file()
 
 
-def test_full_data_set_with_set_to_shorten_it(tmp_path):
+def test_full_data_set_with_set_to_shorten_it(tmp_path, cifar_dir):
     code, run = train_run(tmp_path, "model.name=shallownet", "model.params={}", "data.source=cifar10",
                           "training.epochs=1", "training.batch_size=500")
     assert code == 0

@@ -75,7 +75,7 @@ def pngs(folder):
     return [f.name for f in files]
 
 
-def test_filters_features_and_gradcam_of_the_shipped_all_cnn_c(tmp_path, capsys):
+def test_filters_features_and_gradcam_of_the_shipped_all_cnn_c(tmp_path, capsys, cifar_dir):
     code, folder, _ = draw(tmp_path, capsys, "filters", "--pretrained", "allcnn_c")
     assert code == 0 and pngs(folder) == ["filters-conv2d.png"]
     code, folder, _ = draw(tmp_path, capsys, "filters", "--pretrained", "allcnn_c", "--layer", "conv2d_3")
@@ -90,7 +90,7 @@ def test_filters_features_and_gradcam_of_the_shipped_all_cnn_c(tmp_path, capsys)
     assert code == 0 and pngs(folder) == ["gradcam-conv2d.png"]
 
 
-def test_gradcam_of_a_resnet_run_at_a_named_layer(tmp_path, capsys):
+def test_gradcam_of_a_resnet_run_at_a_named_layer(tmp_path, capsys, cifar_dir):
     code, run_dir = train_run(tmp_path / "runs", "model.name=resnet20", "model.params={}", "data.source=cifar10",
                               "data.subset=10", "data.test_subset=5", "training.epochs=1", name="tinyresnet")
     assert code == 0
@@ -105,7 +105,7 @@ def test_gradcam_of_a_resnet_run_at_a_named_layer(tmp_path, capsys):
     (["features", "--pretrained", "allcnn_c", "--index", "10000"], "--index 10000: the test set has images 0..9999"),
     (["gradcam", "--pretrained", "allcnn_c", "--count", "0"], "--count must be >= 1"),
 ])
-def test_bad_input_is_one_line_and_writes_no_folder(tmp_path, capsys, args, message):
+def test_bad_input_is_one_line_and_writes_no_folder(tmp_path, capsys, cifar_dir, args, message):
     code, _, err = draw(tmp_path, capsys, *args)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0] and "Traceback" not in err

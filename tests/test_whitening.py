@@ -68,7 +68,7 @@ def test_the_layers_compute_the_numpy_whitening_under_tensorflow_and_jax(cifar, 
 
 
 @pytest.fixture(scope="module")
-def zca_run(tmp_path_factory):
+def zca_run(tmp_path_factory, cifar_dir):
     code, run_dir = train_run(tmp_path_factory.mktemp("zca"), "model.name=shallownet", "model.params={}",
                               "data.source=cifar10", "data.subset=20", "data.test_subset=10",
                               "data.normalize=zca", "augment={flip: true, crop: 4}", "training.epochs=1", name="zca")
@@ -135,7 +135,7 @@ def test_a_changed_or_missing_whitening_file_is_one_error_line(zca_run, tmp_path
     assert not list(tmp_path.glob("eval-*"))
 
 
-def test_a_resumed_run_keeps_the_whitening_it_started_with(tmp_path, monkeypatch):
+def test_a_resumed_run_keeps_the_whitening_it_started_with(tmp_path, monkeypatch, cifar_dir):
     import train
 
     args = ["--config", str(REPO / "configs/quickstart.yaml"), "--stop-after", "1"]

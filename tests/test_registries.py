@@ -1,25 +1,20 @@
 """The registries behind the config's optimizer, schedule and augment sections, the
-settings table, KEY=VALUE items, timestamped folders and the evaluation reports."""
+settings table and the evaluation reports."""
 
 import inspect
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import train
-from conftest import REPO
-from models import create
 from suite import reports, rules
 from suite.config import DEFAULTS, SETTINGS, dump_config, load_config
 from suite.errors import UserError
-from suite.folders import new_file_name, new_folder
-from suite.keyvalue import parse_items
 from suite.optim import OPTIMIZERS, build_optimizer
 from suite.schedules import SCHEDULES, build_schedule, learning_rate_at
+
+pytestmark = pytest.mark.fast
 
 VALID = "model: {name: shallownet}\ntraining: {epochs: 4}\n"
 
@@ -56,7 +51,7 @@ def test_defaults_come_from_the_registered_signatures():
     sgd = inspect.signature(OPTIMIZERS.get("sgd")).parameters
     assert DEFAULTS["optimizer"]["name"] == "sgd"
     assert DEFAULTS["optimizer"]["momentum"] == sgd["momentum"].default == 0.9
-    assert DEFAULTS["augment"] == {"flip": False, "crop": 0, "translate": 0.0}
+    assert DEFAULTS["augment"] == {"flip": False, "crop": 0, "crop_fill": "mean", "translate": 0.0}
     assert set(DEFAULTS) == set(SETTINGS)
 
 
@@ -89,59 +84,6 @@ def test_settings_lists_every_key_with_its_default(capsys):
             dotted = f"{section}.{key}" if key else section
             assert any(line.split()[0] == dotted for line in out.splitlines()), dotted
     assert "schedule.milestones" in out and "a sorted list of distinct epochs >= 1 (piecewise)" in out
-
-
-def test_key_value_items():
-    assert parse_items(["a=1", "b=[1, 2]", "c=", "d=false"], "--param") == [
-        ("a", 1), ("b", [1, 2]), ("c", None), ("d", False)]
-    with pytest.raises(UserError, match=r"--param nokey: expected KEY=VALUE"):
-        parse_items(["nokey"], "--param")
-    with pytest.raises(UserError, match=r"--param a: cannot parse value '\[1,'"):
-        parse_items(["a=[1,"], "--param")
-
-
-def test_python_m_models_bad_param_is_one_error_line():
-    proc = subprocess.run([sys.executable, "-m", "models", "shallownet", "--param", "dropout=[0.5,"],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == ["error: --param dropout: cannot parse value '[0.5,' "
-                                                "(expected the node content, but found '<stream end>')"]
-
-
-@pytest.mark.parametrize("name, param, expected", [
-    ("minivggnet", "weight_decay=abc", "model 'minivggnet': weight_decay must be a finite number, got 'abc'"),
-    ("minivggnet", "weight_decay=.inf", "model 'minivggnet': weight_decay must be a finite number, got inf"),
-    ("allcnn_c", "final_relu=3", "model 'allcnn_c': final_relu must be true or false, got 3"),
-    ("resnet", "depth=2.5", "model 'resnet': depth must be a whole number, got 2.5"),
-    ("lenet", "input_shape=[2,2,3]", "model 'lenet' cannot be built with input_shape=[2, 2, 3]: Computed output "
-                                     "size would be zero or negative."),
-], ids=["text for a number", "infinite", "number for a bool", "fraction for an int", "input too small"])
-def test_a_wrong_kind_of_knob_value_is_one_line(name, param, expected):
-    key, value = parse_items([param], "--param")[0]
-    with pytest.raises(UserError) as e:
-        create(name, **{key: value})
-    assert str(e.value).startswith(expected) and "\n" not in str(e.value) and "\x1b" not in str(e.value)
-
-
-def test_new_folders_never_reuse_a_name_and_honour_the_umask(tmp_path):
-    old = os.umask(0o027)
-    try:
-        first = new_folder(tmp_path / "runs", "x", "output.dir: cannot write run folders into")
-        second = new_folder(tmp_path / "runs", "x", "output.dir: cannot write run folders into",
-                            fill=lambda draft: (draft / "config.yaml").write_text("kept"))
-    finally:
-        os.umask(old)
-    assert first != second and second.name.startswith(first.name.split("-2")[0])
-    assert (first.stat().st_mode & 0o777) == 0o750 == (second.stat().st_mode & 0o777)
-    assert (second / "config.yaml").read_text() == "kept" and list(first.iterdir()) == []
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted([first.name, second.name])  # no draft left
-    png = new_file_name(tmp_path / "figs", "compare", ".png")
-    png.write_bytes(b"")
-    assert new_file_name(tmp_path / "figs", "compare", ".png") != png
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(UserError, match=r"--out-dir: cannot create a report folder in .*file/sub \(Not a directory\)"):
-        new_folder(blocker / "sub", "eval-x", "--out-dir: cannot create a report folder in")
 
 
 def test_a_registered_report_adds_its_lines_and_metrics(tmp_path, monkeypatch):
