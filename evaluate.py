@@ -34,7 +34,7 @@ from suite.quiet import import_keras  # noqa: E402
 keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
 
 import models  # noqa: E402
-from suite import whitening  # noqa: E402
+from suite import cpu, whitening  # noqa: E402
 from suite.atomic import write_json, write_text  # noqa: E402
 from suite.config import DEFAULTS, load_config  # noqa: E402
 from suite.data import RAW_SCALING, channel_stats, load_cifar10, only_classes, stratified_indices, stratified_split  # noqa: E402
@@ -47,6 +47,7 @@ from suite.preprocessing import scaling_layer, wrap  # noqa: E402
 from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
+from suite.tta import LEVELS as TTA_LEVELS, NAMES as TTA_NAMES  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
@@ -74,6 +75,9 @@ def parse_args(argv):
     p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
                    help="auto (default): float32 on a CPU, mixed on a GPU, as train.py; mixed_bfloat16 is about "
                         "twice as fast on CPUs with AVX512_BF16 or AMX, with slightly different figures")
+    p.add_argument("--tta", type=int, nargs="?", const=2, default=0, choices=TTA_LEVELS, metavar="LEVEL",
+                   help="test-time augmentation: 1 mirror, 2 (--tta alone) mirror and 1-pixel moves, airbench's; "
+                        "default 0: none")
     p.add_argument("--out-dir", default="outputs", help="where the report folder is created (default: outputs)")
     return p.parse_args(argv)
 
@@ -99,9 +103,9 @@ def run(args):
     model = wrap(net, scaling_layer(spec["mean"], spec["std"], spec.get("whitening")))
     batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
     checkpoint = (sidecar or {}).get("checkpoint") or {}
-    head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size)
+    head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, args.tta)
     print("\n".join(head), flush=True)
-    probs, images_per_sec, seconds = predict(model, x_test, batch_size, runtime.jit_compile)
+    probs, images_per_sec, seconds = predict(model, x_test, batch_size, runtime.jit_compile, tta=args.tta)
     out = new_report_folder(args, weights, run_dir, data.is_sample)
     lines, metrics = run_reports(Evaluation(x_test, y_test, probs, class_names, spec["name"], data.is_sample,
                                             images_per_sec, seconds), out)
@@ -203,7 +207,7 @@ def training_images(cfg, data, args):
     return x, f"{source.source}, as the config's data section picks them"
 
 
-def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size):
+def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, tta=0):
     """The lines printed before predicting: the weights, the model, its input, the data, the device."""
     params = ", ".join(f"{k}={v}" for k, v in spec["params"].items())
     ckpt = f"; {checkpoint['kind']} checkpoint" + (f", epoch {checkpoint['epoch']}" if checkpoint.get("epoch") else "") \
@@ -226,6 +230,8 @@ def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime
         ("data", data_line),
         ("device", f"{device_description(runtime)}; {runtime.backend} backend, keras {keras.__version__}, "
                    f"{runtime.precision}, XLA {'on' if runtime.jit_compile else 'off'}, batch {batch_size}"),
+        ("cpu", cpu.header_line(runtime.backend)),
+        ("tta", TTA_NAMES[tta]),
     ]
     if fmt == LEGACY:
         rows.insert(1, ("legacy", f"{load_info['layers']} weighted layers loaded by order; saved by Keras "
@@ -256,7 +262,7 @@ def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, runtim
         "model_from": spec["origin"], "preprocessing": {"mean": spec["mean"], "std": spec["std"],
                                                      **({"zca": spec["whitening"].describe()} if spec.get("whitening") else {})},
         "backend": runtime.backend, "keras_version": keras.__version__, "device": device_description(runtime),
-        "precision": runtime.precision, "jit_compile": runtime.jit_compile,
+        "precision": runtime.precision, "jit_compile": runtime.jit_compile, "tta": args.tta,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
 

@@ -35,6 +35,7 @@ from models.pretrained import load_wrapped  # noqa: E402
 from suite.atomic import write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.images import open_image  # noqa: E402
+from suite.tta import LEVELS as TTA_LEVELS, predict_with_tta  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -51,6 +52,8 @@ def parse_args(argv):
     p.add_argument("--kaggle", metavar="DIR", help="the Kaggle competition's test folder: write its submission")
     p.add_argument("-o", "--output", metavar="FILE", help="with --kaggle: the submission file (default: submission.csv)")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
+    p.add_argument("--tta", type=int, nargs="?", const=2, default=0, choices=TTA_LEVELS, metavar="LEVEL",
+                   help="test-time augmentation: 1 mirror, 2 (--tta alone) mirror and 1-pixel moves; default 0: none")
     return p.parse_args(argv)
 
 
@@ -63,17 +66,17 @@ def run(args):
     files = kaggle_files(Path(args.kaggle)) if args.kaggle else image_files(args.images)
     model, classes = load_model(args)
     top = min(args.top, len(classes))
-    results, failed = classify(model, files, args.workers, strict=bool(args.kaggle))
+    results, failed = classify(model, files, args.workers, strict=bool(args.kaggle), tta=args.tta)
     if args.kaggle:
         path = Path(args.output or "submission.csv")
-        save(path, submission(files, results, classes), "-o")
+        write_text(path, submission(files, results, classes))
         print(f"{path}: {len(files):,} predictions")
         return 0
     for path, probs in results:
         order = np.argsort(-probs, kind="stable")[:top]
         print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in order))
     if args.csv:
-        save(args.csv, predictions_csv(results, classes, top), "--csv")
+        write_text(args.csv, predictions_csv(results, classes, top))
     if failed:
         print(f"{failed} of {len(files)} images could not be read", file=sys.stderr)
     return 1 if failed else 0
@@ -131,9 +134,10 @@ def load_model(args):
     return model, sidecar.get("class_names") or [str(i) for i in range(model.output_shape[-1])]
 
 
-def classify(model, files, workers, strict):
+def classify(model, files, workers, strict, tta=0):
     """``([(path, probabilities)], failures)``, decoding ``workers`` images at a time. A
-    file that cannot be read is an ``error:`` line (``strict``: a UserError)."""
+    file that cannot be read is an ``error:`` line (``strict``: a UserError). ``tta``: a
+    ``suite.tta`` level."""
     results, failed = [], 0
     progress = keras.utils.Progbar(len(files), unit_name="image") if len(files) > CHUNK else None
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -150,18 +154,12 @@ def classify(model, files, workers, strict):
                     images.append(image)
                     good.append(path)
             if images:
-                probs = model.predict(np.stack(images), batch_size=BATCH_SIZE, verbose=0)
+                probs = predict_with_tta(lambda x: model.predict(x, batch_size=BATCH_SIZE, verbose=0),
+                                         np.stack(images), tta)
                 results += zip(good, probs)
             if progress is not None:
                 progress.update(start + len(chunk))
     return results, failed
-
-
-def save(path, text, flag):
-    try:
-        write_text(path, text)
-    except OSError as e:
-        raise UserError(f"{flag} {path}: cannot write it ({e.strerror})") from None
 
 
 def _decode(path):

@@ -24,12 +24,13 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
 import yaml
 
-from suite.atomic import atomic_path, write_json, write_text
+from suite.atomic import atomic_path, make_folders, write_json, write_text
 from suite.errors import UserError, run_cli
 
 REPO = Path(__file__).resolve().parent
@@ -38,7 +39,7 @@ WEIGHTS = REPO / "weights"
 RECORD_FILES = ("config.yaml", "history.json", "metrics.json", "curves.png")
 MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
-FIRST_TEST = 1000  # the test images CI checks each shipped weights file on (tests/test_results.py)
+FIRST_TEST = 1000  # the test images CI checks each shipped weights file on (tests/test_shipped_weights.py)
 
 
 def parse_args(argv):
@@ -64,14 +65,14 @@ def run(args):
     if args.command == "record":
         run_dir = Path(args.run)
         metrics = finished_run(run_dir)
-        name = metrics["name"]
-        targets = [results / name] + ([Path(args.weights_dir) / f"{metrics['model']}.weights.h5"] if args.weights else [])
+        folder = record_folder(results / metrics["name"], run_dir)
+        targets = [folder] + ([Path(args.weights_dir) / f"{metrics['model']}.weights.h5"] if args.weights else [])
         taken = [t for t in targets if t.exists()]
         if taken and not args.replace:  # checked before anything is written
             raise UserError(f"{taken[0]}: exists; give --replace to overwrite it")
         weights = ship_weights(run_dir, metrics, Path(args.weights_dir)) if args.weights else None
-        copy_record(run_dir, results / name)
-        print(f"recorded {run_dir} as {results / name}" + (f"; weights {weights}" if weights else ""))
+        copy_record(run_dir, folder)
+        print(f"recorded {run_dir} as {folder}" + (f"; weights {weights}" if weights else ""))
     path = write_readme(results)
     print(path)
     return 0
@@ -95,8 +96,47 @@ def finished_run(run_dir):
     return metrics
 
 
+def record_folder(headline, run_dir):
+    """Where the run's record goes: ``results/<name>/``, or ``results/<name>/seed<N>/`` when
+    that holds a record of the same config with another seed (``rows`` then reports the
+    mean and spread of all of them)."""
+    if not (headline / "config.yaml").is_file():
+        return headline
+    config, seed = config_without_seed(run_dir)
+    headline_config, headline_seed = config_without_seed(headline)
+    return headline / f"seed{seed}" if config == headline_config and seed != headline_seed else headline
+
+
+def config_without_seed(folder):
+    """``(config, seed)`` of a run or record folder: its config.yaml less what does not
+    change what is trained (the name, ``training.seed``, ``training.verbose``,
+    ``output``), and the seed."""
+    path = folder / "config.yaml"
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"{path}: not readable ({' '.join(str(e).split())})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("training", {}), dict):
+        raise UserError(f"{path}: not a run's config")
+    config.pop("name", None)
+    config.pop("output", None)
+    training = config.get("training", {})
+    training.pop("verbose", None)
+    return config, training.pop("seed", None)
+
+
+def seed_records(folder):
+    """The record in ``folder`` and those of the same config with other seeds in its
+    ``seed<N>/`` subfolders (a subfolder of another config, such as a variant kept for
+    comparison, is not one of them)."""
+    config, _ = config_without_seed(folder)
+    others = [sub for sub in sorted(folder.glob("seed*")) if (sub / "metrics.json").is_file()
+              and (sub / "config.yaml").is_file() and config_without_seed(sub)[0] == config]
+    return [folder] + others
+
+
 def copy_record(run_dir, folder):
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder)
     for name in RECORD_FILES:
         with atomic_path(folder / name) as tmp:
             shutil.copyfile(run_dir / name, tmp)
@@ -128,13 +168,15 @@ def ship_weights(run_dir, metrics, weights_dir):
         "epochs": metrics["epochs_run"],
         "test_accuracy": metrics["final_test_accuracy"],
         "test_loss": metrics["final_test_loss"],
+        **({"test_accuracy_tta": metrics["final_test_accuracy_tta"], "tta": metrics["tta"]}
+           if "final_test_accuracy_tta" in metrics else {}),
         "test_note": "the final epoch's figures on the 10,000 CIFAR-10 test images",
         f"test_accuracy_first_{FIRST_TEST}": first_test_accuracy(source, run_dir),
         "trained_on": {"device": metrics.get("device"), "backend": metrics.get("backend"),
                        "precision": metrics.get("precision")},
         "train_time_sec": metrics.get("train_time_sec"),
     })
-    weights_dir.mkdir(parents=True, exist_ok=True)
+    make_folders(weights_dir)
     with atomic_path(target, suffix=".weights.h5") as tmp:
         shutil.copyfile(source, tmp)
     write_json(sidecar_path(target), sidecar)
@@ -181,8 +223,10 @@ def published(results):
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of config names")
     for name, entry in data.items():
-        if not (isinstance(entry, dict) and (entry.get("accuracy") is None or isinstance(entry["accuracy"], float))):
-            raise UserError(f"{path}: {name}: expected a mapping with accuracy (a fraction, or null) and source")
+        if not (isinstance(entry, dict) and (entry.get("accuracy") is None or isinstance(entry["accuracy"], float))
+                and isinstance(entry.get("with_tta", False), bool)):
+            raise UserError(f"{path}: {name}: expected a mapping with accuracy (a fraction, or null), source, "
+                            f"and optionally with_tta (true or false)")
     return data
 
 
@@ -193,19 +237,37 @@ def rows(results):
     sources = published(results)
     out = []
     for folder in sorted(p for p in results.iterdir() if p.is_dir() and (p / "metrics.json").is_file()):
-        m = read_json(folder / "metrics.json")
+        runs = [read_json(f / "metrics.json") for f in seed_records(folder)]
+        m = runs[0]
         ref = sources.get(folder.name) or {}
-        final = m.get("final_test_accuracy")
+        final, final_sd = mean_and_sd([r.get("final_test_accuracy") for r in runs])
+        tta, tta_sd = mean_and_sd([r.get("final_test_accuracy_tta") for r in runs])
         paper = ref.get("accuracy")
+        compared = tta if ref.get("with_tta") else final  # the source's figure is with test-time augmentation
         out.append({
             "config": folder.name, "model": m.get("model"), "epochs": m.get("epochs_run"),
-            "final": final, "paper": paper, "recalled": bool(ref.get("recalled")),
+            "final": final, "sd": final_sd, "n": len(runs), "tta": tta, "tta_sd": tta_sd,
+            "paper": paper, "recalled": bool(ref.get("recalled")),
             "source": ref.get("source", ""),
-            "difference": None if final is None or paper is None else final - paper,
-            "hours": (m.get("train_time_sec") or 0) / 3600,
+            "difference": None if compared is None or paper is None else compared - paper,
+            "hours": statistics.mean((r.get("train_time_sec") or 0) for r in runs) / 3600,
             "machine": f"{m.get('device', '?')}, {m.get('backend', '?')}, {m.get('precision', '?')}",
         })
     return out
+
+
+def mean_and_sd(values):
+    """``(mean, sample standard deviation)`` of the numbers among ``values``; None for
+    what there are too few of."""
+    numbers = [v for v in values if isinstance(v, (int, float))]
+    if not numbers:
+        return None, None
+    return statistics.mean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None
+
+
+def accuracy_cell(mean, sd, n):
+    """``94.01 ± 0.12 (n=3)`` for several seeds, else the one figure."""
+    return percent(mean) + (f" ± {100 * sd:.2f} (n={n})" if sd is not None else "")
 
 
 def percent(value, signed=False):
@@ -219,17 +281,21 @@ def write_readme(results):
         "Every row is a complete run of `train.py` on the full CIFAR-10 (50,000 training and 10,000 test",
         "images) with the config of its name, recorded by `python results.py record <run folder>`; this file",
         "is rewritten by `python results.py readme` from the folders beside it. The accuracy is the",
-        "**final epoch's** test accuracy (the best epoch is chosen on the test set, which inflates it).",
-        "The published figures and their sources are in [published.yaml](published.yaml).",
+        "**final epoch's** test accuracy (the best epoch is chosen on the test set, which inflates it);",
+        "where a config was trained with several seeds (`seed<N>/` beside its record), the mean ± the",
+        "sample standard deviation over n runs, and the training time is the mean per run. \"with TTA\"",
+        "is the same with test-time augmentation (`training.tta`); a published figure measured with it",
+        "(`with_tta` in [published.yaml](published.yaml), where the sources are) is compared with that.",
         "",
-        "| model | config | epochs | final test accuracy (%) | published (%) | difference (points) "
+        "| model | config | epochs | final test accuracy (%) | with TTA (%) | published (%) | difference (points) "
         "| training time (h) | machine |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     records = rows(results)
     for r in records:
         paper = percent(r["paper"]) + (" (recalled)" if r["recalled"] and r["paper"] is not None else "")
-        lines.append(f"| `{r['model']}` | [{r['config']}]({r['config']}/) | {r['epochs']} | {percent(r['final'])} "
+        lines.append(f"| `{r['model']}` | [{r['config']}]({r['config']}/) | {r['epochs']} "
+                     f"| {accuracy_cell(r['final'], r['sd'], r['n'])} | {accuracy_cell(r['tta'], r['tta_sd'], r['n'])} "
                      f"| {paper} | {percent(r['difference'], signed=True)} | {r['hours']:.2f} | {r['machine']} |")
     lines += ["", "Sources of the published figures:", ""]
     lines += [f"- `{r['config']}`: {r['source'] or 'none recorded'}" for r in records]
@@ -240,7 +306,7 @@ def write_readme(results):
         for name, text in notes:
             lines += [f"**{name}** ([NOTE.md]({name}/NOTE.md)): {text}", ""]
     path = results / "README.md"
-    results.mkdir(parents=True, exist_ok=True)
+    make_folders(results)
     write_text(path, "\n".join(lines) + "\n")
     return path
 

@@ -10,11 +10,13 @@ Everything a run produces goes into its own folder ``outputs/<name>-<timestamp>/
 the resolved ``config.yaml``, ``model.txt`` (summary) and ``model.png`` (diagram),
 ``history.json`` and ``curves.png`` (rewritten every epoch), ``best.weights.h5`` and
 ``state.h5`` (each with a ``.json`` sidecar), ``final.weights.h5`` and
-``metrics.json`` at the end, and ``tensorboard/`` when enabled.
+``metrics.json`` at the end, and ``tensorboard/`` when enabled. ``.lock`` keeps a second
+``train.py`` out of the folder while this one runs (``suite.lock``).
 """
 
 import argparse
 import atexit
+import contextlib
 import os
 import statistics
 import sys
@@ -35,19 +37,20 @@ import models  # noqa: E402
 from callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,  # noqa: E402
                        TensorBoard, TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState,
                        restore_state)
-from callbacks.checkpoints import save_weights_atomic  # noqa: E402
+from callbacks.checkpoints import epochs_saved, save_weights_atomic  # noqa: E402
 from callbacks.training_monitor import load_history  # noqa: E402
 import compare  # noqa: E402
-from suite import cluster, data as datasets, finetune, sweep, whitening  # noqa: E402
+from suite import cluster, cpu, data as datasets, finetune, sweep, whitening  # noqa: E402
 from suite.atomic import remove_temporaries, write_json, write_text  # noqa: E402
 from suite.augment import augmentation  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
-from suite.errors import UserError, run_cli  # noqa: E402
+from suite.errors import UserError, WriteError, one_line, run_cli  # noqa: E402
 from suite.folders import new_folder  # noqa: E402
+from suite.lock import lock_folder  # noqa: E402
 from suite.model_files import summary_text, write_diagram  # noqa: E402
 from suite.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model  # noqa: E402
 from suite.pipeline import steps_per_epoch, training_input, validation_input  # noqa: E402
-from suite.preprocessing import fill_colour, scaling_layer, wrap  # noqa: E402
+from suite.preprocessing import ALTERNATING, adapt_to_data, fill_colour, scaling_layer, wrap  # noqa: E402
 from suite.reports import scores_on_test  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.schedules import build_schedule, learning_rate_at  # noqa: E402
@@ -91,13 +94,21 @@ class Trainer:
 
 
 def run(args, extra_callbacks=()):
-    started = time.perf_counter()
     if args.settings:
         print(settings_help())
         return 0
     if args.sweep or (args.resume and (Path(args.resume) / sweep.PLAN).is_file()):
         return run_sweep(args, extra_callbacks)
+    with contextlib.ExitStack() as locks:  # the run folder's lock, held until the run ends
+        return run_one(args, extra_callbacks, locks)
+
+
+def run_one(args, extra_callbacks, locks):
+    """A new run (``--config``) or a resumed one; ``locks`` holds its folder's lock."""
+    started = time.perf_counter()
     cfg = read_config(args)
+    if args.resume and not args.dry_run:
+        hold(args.resume, "run folder", locks)  # before anything reads or changes it
     splits = datasets.prepare(cfg["data"], cfg["training"]["seed"], own_whitening(args))
     classes_for_the_model(cfg, splits)
     splits = finetune.with_init_scaling(cfg["model"], splits)
@@ -108,37 +119,69 @@ def run(args, extra_callbacks=()):
         print(header(cfg, trainer, splits, runtime, None))
         trainer.net.summary()
         return 0
-    run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg))  # private on a worker but the chief
+    run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg, locks))  # private on a worker but the chief
     print(header(cfg, trainer, splits, runtime, run_dir))
+    try:
+        metrics = train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started)
+    except WriteError as e:
+        return report_write_failure(run_dir, e)
+    return report_outcome(args, run_dir, metrics)
+
+
+def train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started):
+    """Open the run folder, train, and write the final weights and ``metrics.json``; the metrics."""
     initial_epoch = open_run_folder(args, run_dir, cfg, trainer, splits)
     inputs = make_inputs(cfg, trainer, splits, runtime, initial_epoch)
     callbacks = make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, inputs, extra_callbacks)
     status, reason = fit(cfg, trainer, inputs, callbacks, initial_epoch)
     metrics = final_metrics(cfg, trainer, splits, runtime, run_dir, callbacks.best, status, reason, started)
     write_json(run_dir / "metrics.json", metrics)
-    return report_outcome(args, run_dir, metrics)
+    return metrics
+
+
+def hold(folder, what, locks):
+    """Lock ``folder`` (``suite.lock``) until ``locks`` closes, so that no other process
+    writes it meanwhile. In a cluster only the chief locks it: the other workers read it
+    and write private copies (``suite.cluster``)."""
+    if cluster.is_chief_process():
+        locks.enter_context(lock_folder(folder, what))
 
 
 def run_sweep(args, extra_callbacks=()):
     """Every run of a sweep (``suite.sweep``), each an ordinary run in the sweep folder, then
     compare.py's curves and table of them all. Completed runs are skipped, so that
-    ``--resume <sweep folder>`` continues where it stopped."""
+    ``--resume <sweep folder>`` continues where it stopped. The sweep folder is locked
+    for the whole sweep, and each run's folder as it runs."""
+    if args.resume and (args.sweep or args.set):
+        raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
+    if args.dry_run:
+        return show_sweep(args)
+    with contextlib.ExitStack() as locks:
+        if args.resume:
+            folder = Path(args.resume)
+            hold(folder, "sweep folder", locks)
+        else:
+            folder = sweep.new_sweep_folder(str(Path(args.config).resolve()), args.set, sweep.parse_sweeps(args.sweep),
+                                            lock=lambda draft: hold(draft, "sweep folder", locks))
+        return sweep_runs(folder, args, extra_callbacks)
+
+
+def show_sweep(args):
+    """``--dry-run`` of a sweep: its runs, and resuming, which are finished; nothing trained or written."""
     if args.resume:
-        if args.sweep or args.set:
-            raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
         folder = Path(args.resume)
-        if args.dry_run:
-            runs = sweep.read_plan(folder)["runs"]
-            print("\n".join([f"sweep of {len(runs)} runs in {folder} (dry run: nothing trained):"]
-                            + [f"  {r['name']}: " + ("finished" if sweep.finished(sweep.run_folder(folder, r["name"]))
-                                                     else "to run") for r in runs]))
-            return 0
-    elif args.dry_run:
-        _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
-        print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
+        runs = sweep.read_plan(folder)["runs"]
+        print("\n".join([f"sweep of {len(runs)} runs in {folder} (dry run: nothing trained):"]
+                        + [f"  {r['name']}: " + ("finished" if sweep.finished(sweep.run_folder(folder, r["name"]))
+                                                 else "to run") for r in runs]))
         return 0
-    else:
-        folder = sweep.new_sweep_folder(str(Path(args.config).resolve()), args.set, sweep.parse_sweeps(args.sweep))
+    _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
+    print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
+    return 0
+
+
+def sweep_runs(folder, args, extra_callbacks):
+    """The runs of the sweep in ``folder`` that have not finished, then the comparison."""
     plan = sweep.read_plan(folder)
     runs = plan["runs"]
     print(f"sweep of {len(runs)} runs in {folder}")
@@ -157,9 +200,8 @@ def run_sweep(args, extra_callbacks=()):
             print(f"sweep stopped at {entry['name']}; continue it with: python train.py --resume {folder}",
                   file=sys.stderr)
             return code
-    compare.main(["curves", str(folder), "-o", str(folder / "curves.png"), "--title", f"Sweep: {folder.name}"])
-    compare.main(["table", str(folder), "--md", str(folder / "table.md")])
-    return 0
+    return (compare.main(["curves", str(folder), "-o", str(folder / "curves.png"), "--title", f"Sweep: {folder.name}"])
+            or compare.main(["table", str(folder), "--md", str(folder / "table.md")]))
 
 
 def read_config(args):
@@ -181,15 +223,21 @@ def build(cfg, splits, runtime, resuming=False):
     steps = steps_per_epoch(len(splits.x_train), tc["batch_size"])
     with runtime.scope():
         net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
+        scaling = scaling_layer(splits.mean, splits.std, splits.whitening)
+        if not resuming:
+            adapt_to_data(net, scaling, splits.x_train)
         init = start_from(cfg["model"], net, resuming)
         flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
+        if flip_crop is not None and flip_crop.flip == ALTERNATING and runtime.augment_in == "model":
+            raise UserError("augment.flip: alternating needs each image's index and epoch, which only the input "
+                            "pipeline knows; set runtime.augment_in: input")
         in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
-        model = wrap(net, scaling_layer(splits.mean, splits.std, splits.whitening), in_model, other_augmentation)
+        model = wrap(net, scaling, in_model, other_augmentation)
         schedule = build_schedule(cfg, steps)
         one_hot = len(splits.class_names) if tc["label_smoothing"] > 0 else 0
         loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
                 else keras.losses.SparseCategoricalCrossentropy())
-        model.compile(optimizer=build_optimizer(cfg, schedule), loss=loss, metrics=["accuracy"],
+        model.compile(optimizer=build_optimizer(cfg, schedule, steps), loss=loss, metrics=["accuracy"],
                       jit_compile=runtime.jit_compile, steps_per_execution=runtime.steps_per_execution)
     return Trainer(net, model, flip_crop, schedule, steps, one_hot, init)
 
@@ -218,11 +266,16 @@ def start_from(model_cfg, net, resuming):
     return "; ".join(parts)
 
 
-def new_run_dir(cfg):
+def new_run_dir(cfg, locks=None):
     """``<output.dir>/<name>-<timestamp>``, holding its config.yaml from the first moment
-    (``suite.folders.new_folder``); an existing folder is never reused."""
-    return new_folder(cfg["output"]["dir"], cfg["name"], "output.dir: cannot write run folders into",
-                      fill=lambda draft: write_text(draft / "config.yaml", dump_config(cfg)))
+    (``suite.folders.new_folder``) and, given ``locks``, locked from it too; an existing
+    folder is never reused."""
+    def fill(draft):
+        if locks is not None:
+            hold(draft, "run folder", locks)
+        write_text(draft / "config.yaml", dump_config(cfg))
+
+    return new_folder(cfg["output"]["dir"], cfg["name"], "output.dir: cannot write run folders into", fill=fill)
 
 
 def own_whitening(args):
@@ -247,9 +300,10 @@ def open_run_folder(args, run_dir, cfg, trainer, splits):
         return 0
     epochs = cfg["training"]["epochs"]
     done = restore_state(trainer.model, run_dir / "state.h5")
-    if done >= epochs:
+    if done >= epochs and sweep.finished(run_dir):
         raise UserError(f"{run_dir}: all {epochs} epochs are already done")
-    print(f"resuming {run_dir} after epoch {done} of {epochs}")
+    print(f"resuming {run_dir} after epoch {done} of {epochs}"
+          + ("; only its final weights and metrics are missing" if done >= epochs else ""))
     return done
 
 
@@ -332,6 +386,9 @@ def fit(cfg, trainer, inputs, callbacks, initial_epoch):
         status, reason = "interrupted", f"stopped by {e}"
     except TrainingDiverged as e:
         status, reason = "diverged", str(e)
+    except WriteError:
+        callbacks.monitor.abandon()  # a drawing under way ends before the error is reported
+        raise
     finally:
         callbacks.signals.restore()
     callbacks.monitor.wait()
@@ -361,6 +418,10 @@ def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, 
     if not len(splits.x_test):  # a Kaggle folder: no test labels
         return metrics
     metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final"))
+    if tc["tta"]:
+        metrics["tta"] = tc["tta"]
+        metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final",
+                                      tc["tta"]))
     if best.best_epoch is not None:
         net.load_weights(str(run_dir / "best.weights.h5"))
         metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "best"))
@@ -371,9 +432,8 @@ def report_outcome(args, run_dir, metrics):
     """The closing line(s) and the exit status: 0 done (or stopped as asked), 130 interrupted, 1 diverged."""
     done, reason = metrics["epochs_run"], metrics["reason"]
     if metrics["status"] == "interrupted":
-        saved = f"epochs 1-{done} are saved in {run_dir}" if done else "no epoch was complete yet"
         when = f"after epoch {done}" if args.stop_after else f"during epoch {done + 1}"
-        print(f"\nTraining {reason} {when}; {saved}.\nResume with: python train.py --resume {run_dir}", file=sys.stderr)
+        print(f"\nTraining {reason} {when}; {how_to_go_on(run_dir, done)}", file=sys.stderr)
         return 0 if args.stop_after and done >= args.stop_after else 130
     if metrics["status"] == "diverged":
         print(f"\nerror: training stopped: {reason}. The last good checkpoints (epoch {done}) "
@@ -389,6 +449,24 @@ def report_outcome(args, run_dir, metrics):
     return 0
 
 
+def report_write_failure(run_dir, error):
+    """A write that failed during the run (a full disk, a quota, a read-only folder, an
+    I/O error): one error line, and how to go on from the last complete epoch, whose
+    files are whole; exit status 1."""
+    print(f"\nerror: {one_line(error)}; {how_to_go_on(run_dir, epochs_saved(run_dir / 'state.h5'))}",
+          file=sys.stderr)
+    return 1
+
+
+def how_to_go_on(run_dir, done):
+    """What a stopped run keeps, and the command that resumes it."""
+    saved = f"epochs 1-{done} are saved in {run_dir}" if done else "no epoch was complete yet"
+    return f"{saved}.\nResume with: python train.py --resume {run_dir}"
+
+
+DECAY_KINDS = {"l2": "L2 on kernels", "decoupled": "decoupled", "coupled": "coupled, every trained variable"}
+
+
 def header(cfg, trainer, splits, runtime, run_dir):
     """The lines printed before training: what runs, on what, and where it goes."""
     o, s, t, a = cfg["optimizer"], cfg["schedule"], cfg["training"], cfg["augment"]
@@ -396,8 +474,7 @@ def header(cfg, trainer, splits, runtime, run_dir):
     params = ", ".join(f"{k}={v}" for k, v in cfg["model"]["params"].items())
     augs = ", ".join(k if v is True else f"{k} {v}" for k, v in a.items() if v) or "none"
     opt = ", ".join([f"{o['name']} lr {o['lr']}"] + [f"{k} {o[k]}" for k in OPTIMIZERS.params(o["name"])])
-    wd = f"{o['weight_decay']} ({'L2 on kernels' if decay_mode(cfg) == 'l2' else 'decoupled'})" \
-        if o["weight_decay"] else "none"
+    wd = f"{o['weight_decay']} ({DECAY_KINDS[decay_mode(cfg)]})" if o["weight_decay"] else "none"
     sched_params = ", ".join(f"{k} {v}" for k, v in s.items() if k != "name")
     sample = "  [the quick-start SAMPLE, not the full data set]" if splits.is_sample else ""
     device = device_description(runtime)
@@ -410,6 +487,7 @@ def header(cfg, trainer, splits, runtime, run_dir):
                   f"{len(splits.x_test):,} test images; normalize {cfg['data']['normalize']}"),
         ("augment", augs + (f"; flip-and-crop in the {runtime.augment_in}" if trainer.flip_crop else "")),
         ("devices", f"{device}: {', '.join(runtime.devices)}"),
+        ("cpu", cpu.header_line(runtime.backend)),
         ("backend", f"{runtime.backend}, keras {keras.__version__}"),
         ("precision", f"{runtime.precision}" + (f" ({runtime.precision_note})" if runtime.precision_note else "")
                       + f"; XLA {'on' if runtime.jit_compile else 'off'}"),

@@ -12,7 +12,7 @@ import keras
 from keras import layers
 
 from suite import rules
-from suite.preprocessing import RandomFlipCrop
+from suite.preprocessing import ALTERNATING, RandomFlipCrop
 from suite.registry import Registry
 
 AUGMENTATIONS = Registry("augmentation")
@@ -22,10 +22,14 @@ BELOW_HALF = rules.Rule(lambda v: rules.is_number(v) and 0 <= v < 0.5, "a number
 
 
 @AUGMENTATIONS.register
-def flip_crop(seed, fill, *, flip: rules.FLAG = False, crop: PIXELS = 0):
-    """Random horizontal flip; pad ``crop`` pixels of the mean colour each side, then crop
-    32x32 at random (He et al. 2016)."""
-    return RandomFlipCrop(crop, flip, fill, seed=seed, name="flip_crop") if flip or crop else None
+def flip_crop(seed, fill, *, flip: rules.choice(False, True, ALTERNATING) = False, crop: PIXELS = 0,
+              crop_fill: rules.choice("mean", "reflect") = "mean"):
+    """Random horizontal flip (or ``alternating``: a fixed half of the images mirrored in
+    even epochs, the other half in odd ones, Jordan 2024); pad ``crop`` pixels each side, of
+    the mean colour (He et al. 2016) or ``reflect``ed, then crop 32x32 at random."""
+    if not (flip or crop):
+        return None
+    return RandomFlipCrop(crop, flip, fill, seed=seed, reflect=crop_fill == "reflect", name="flip_crop")
 
 
 @AUGMENTATIONS.register

@@ -66,9 +66,19 @@ SETTINGS = {
         "name": Setting("sgd", rules.choice(OPTIMIZERS.names), "a function registered in suite.optim"),
         "lr": Setting(0.01, rules.POSITIVE, "initial learning rate"),
         "weight_decay": Setting(0.0, rules.NON_NEGATIVE, "the papers' coefficient: gradient += weight_decay * w"),
-        "weight_decay_mode": Setting("auto", rules.choice("auto", "l2", "decoupled"),
-                                     "l2 (penalty on kernels), decoupled, or auto (decoupled for adamw)"),
+        "weight_decay_mode": Setting("auto", rules.choice("auto", "l2", "decoupled", "coupled"),
+                                     "l2 (penalty on kernels), decoupled, coupled (gradient += weight_decay * w "
+                                     "for every trained variable, PyTorch's SGD), or auto (decoupled for adamw)"),
         "clipnorm": Setting(None, rules.OPTIONAL_POSITIVE, "clip each gradient to this norm; null: off"),
+        "lr_scale": Setting({}, rules.PATTERN_SCALES,
+                            "learning-rate factors by variable path pattern, e.g. {'*norm*/beta': 64} "
+                            "(not applied to the weight decay)"),
+        "train_epochs": Setting({}, rules.PATTERN_EPOCHS,
+                                "variables (path patterns) updated only in the first N epochs, e.g. {'whiten/bias': 3}"),
+        "lookahead_every": Setting(0, rules.Rule(lambda v: rules.is_int(v) and v >= 0, "an integer >= 0"),
+                                   "lookahead: slow weights updated every N steps; 0: off (suite.param_groups)"),
+        "lookahead_decay": Setting(0.0, rules.UNIT, "lookahead: slow weights keep decay * (t/T)**power of themselves"),
+        "lookahead_power": Setting(1.0, rules.NON_NEGATIVE, "lookahead: the power of the decay's ramp"),
     },
     "schedule": {  # and the keys of the chosen suite.schedules function
         "name": Setting("constant", rules.choice(SCHEDULES.names), "a function registered in suite.schedules"),
@@ -80,6 +90,8 @@ SETTINGS = {
         "seed": Setting(42, rules.SEED, "fixes weights, data order, augmentation and dropout"),
         "deterministic": Setting(False, rules.FLAG, "repeatable CPU runs (TF op determinism), a little slower"),
         "label_smoothing": Setting(0.0, rules.UNIT, "of the training loss"),
+        "tta": Setting(0, rules.choice(0, 1, 2), "test-time augmentation of the end-of-training test scores, recorded "
+                                                 "beside the plain ones: 0 none, 1 mirror, 2 mirror and 1-pixel moves"),
         "verbose": Setting(1, rules.choice(0, 1, 2), "Keras' progress bar: 1 per batch, 2 one line per epoch, 0 silent"),
     },
     "callbacks": {

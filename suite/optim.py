@@ -9,12 +9,18 @@ optimizer shares, whose keyword-only parameters are the ``optimizer`` keys it ta
   builder (``weight_decay/2 * ||w||^2``, so the gradient gains ``weight_decay * w``, the
   papers' SGD weight decay);
 * ``decoupled``: Keras' optimizer-side decay, ``w -= lr * weight_decay * w`` each step
-  (Loshchilov & Hutter's AdamW/SGDW), kept off biases and batch-norm parameters.
+  (Loshchilov & Hutter's AdamW/SGDW), kept off biases and batch-norm parameters;
+* ``coupled``: ``gradient += weight_decay * w`` for every trained variable, inside the
+  optimizer (PyTorch's ``SGD(weight_decay=...)``; ``suite.param_groups``).
+
+Learning-rate factors and time limits per group of variables, and lookahead, are
+``suite.param_groups``.
 """
 
 import keras
 
 from suite import rules
+from suite.param_groups import Extras, extend
 from suite.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -65,10 +71,16 @@ def l2_for_model(cfg):
     return cfg["optimizer"]["weight_decay"] if decay_mode(cfg) == "l2" else 0.0
 
 
-def build_optimizer(cfg, learning_rate):
+def build_optimizer(cfg, learning_rate, steps_per_epoch=1):
+    """The config's optimizer, with ``suite.param_groups``' extras where the config asks for them."""
     o = cfg["optimizer"]
     decoupled = (o["weight_decay"] if decay_mode(cfg) == "decoupled" else None) or None
     opt = OPTIMIZERS.call(o["name"], (learning_rate, decoupled, o["clipnorm"]), o)
     if decoupled:
         opt.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    return opt
+    extras = Extras(lr_scale=o["lr_scale"], train_epochs=o["train_epochs"],
+                    coupled_decay=o["weight_decay"] if decay_mode(cfg) == "coupled" else 0.0,
+                    lookahead_every=o["lookahead_every"], lookahead_decay=o["lookahead_decay"],
+                    lookahead_power=o["lookahead_power"], steps_per_epoch=steps_per_epoch,
+                    total_steps=steps_per_epoch * cfg["training"]["epochs"] if o["lookahead_every"] else 0)
+    return extend(opt, extras)

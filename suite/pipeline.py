@@ -22,6 +22,8 @@ import math
 import keras
 import numpy as np
 
+from suite.preprocessing import ALTERNATING
+
 
 def steps_per_epoch(num_train, batch_size):
     return math.ceil(num_train / batch_size)
@@ -35,15 +37,13 @@ def epoch_order(seed, epoch, n, shuffle=True):
 def training_input(x, y, batch_size, seed, first_epoch, one_hot, backend, flip_crop=None):
     """``(data, steps_per_epoch, callbacks)`` for ``fit``: the batches of every epoch from
     ``first_epoch`` on, in ``epoch_order``; flipped and cropped by ``flip_crop`` (a
-    ``RandomFlipCrop``; TensorFlow only) if given. ``one_hot``: the number of classes to
+    ``RandomFlipCrop``) if given. ``one_hot``: the number of classes to
     one-hot encode the labels into, or 0 for sparse labels."""
     if backend == "tensorflow":
         epoch = EpochCounter(first_epoch)
         data = tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop)
         return data, steps_per_epoch(len(x), batch_size), [EpochOrder(epoch, first_epoch)]
-    if flip_crop is not None:
-        raise ValueError("flip-and-crop in the input needs the tf.data input (TensorFlow)")
-    batches = Batches(x, y, batch_size, seed=seed, one_hot=one_hot)
+    batches = Batches(x, y, batch_size, seed=seed, one_hot=one_hot, flip_crop=flip_crop)
     return batches, None, [EpochOrder(batches, first_epoch)]
 
 
@@ -71,10 +71,19 @@ class EpochCounter:
 
 
 class Batches(keras.utils.PyDataset):
-    def __init__(self, x, y, batch_size, seed=0, shuffle=True, one_hot=0):
+    """The input under backends other than TensorFlow. With ``flip_crop`` (a
+    ``RandomFlipCrop``) each batch is flipped and cropped here, in NumPy, with the moves
+    drawn from ``(seed, epoch, batch)`` as ``tf_batches`` draws them."""
+
+    def __init__(self, x, y, batch_size, seed=0, shuffle=True, one_hot=0, flip_crop=None):
         super().__init__()
         self.x, self.y = x, y
         self.batch_size, self.seed, self.shuffle, self.one_hot = batch_size, seed, shuffle, one_hot
+        self.flip_crop = flip_crop
+        if flip_crop is not None:
+            flip_crop.build((None, *x.shape[1:]))
+            self.pixels = np.asarray(keras.ops.convert_to_numpy(flip_crop.padded(x))).reshape(-1, x.shape[-1])
+            self.first_flips = flip_crop.first_flips(len(x))
         self.start(0)
 
     def start(self, epoch):
@@ -93,7 +102,21 @@ class Batches(keras.utils.PyDataset):
         y = self.y[idx]
         if self.one_hot:
             y = np.eye(self.one_hot, dtype="float32")[y]
-        return np.take(self.x, idx, axis=0), y
+        return self.images(idx, i), y
+
+    def images(self, idx, batch):
+        if self.flip_crop is None:
+            return np.take(self.x, idx, axis=0)
+        fc = self.flip_crop
+        rng = np.random.default_rng([self.seed, self.epoch, batch])
+        if fc.flip == ALTERNATING:
+            moves = fc.move(rng.integers(0, fc.shifts, len(idx)), (self.first_flips[idx] + self.epoch) % 2)
+        else:
+            moves = rng.integers(0, fc.moves, len(idx))
+        height, width, channels = self.x.shape[1:]
+        padded_size = (height + 2 * fc.pad) * (width + 2 * fc.pad)
+        rows = fc.table[moves] + idx[:, None] * padded_size  # RandomFlipCrop.apply, in NumPy
+        return self.pixels[rows.reshape(-1)].reshape(-1, height, width, channels)
 
 
 class EpochOrder(keras.callbacks.Callback):
@@ -131,6 +154,7 @@ def tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop=None):
     else:
         flip_crop.build((None, *x.shape[1:]))
         pixels = tf.reshape(flip_crop.padded(tf.constant(x)), (-1, x.shape[-1]))
+        first_flips = tf.constant(flip_crop.first_flips(n))
 
     def this_epoch():
         number = epoch.take()
@@ -145,7 +169,11 @@ def tf_batches(x, y, batch_size, seed, epoch, one_hot, flip_crop=None):
             batch_images = tf.gather(images, idx)
         else:
             key = tf.random.experimental.stateless_fold_in(tf.stack([tf.cast(seed, tf.int64), epoch_number]), step)
-            moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
+            if flip_crop.flip == ALTERNATING:
+                shifts = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.shifts, tf.int32)
+                moves = flip_crop.move(shifts, (tf.gather(first_flips, idx) + tf.cast(epoch_number % 2, tf.int32)) % 2)
+            else:
+                moves = tf.random.stateless_uniform(tf.shape(idx), key, 0, flip_crop.moves, tf.int32)
             batch_images = flip_crop.apply(pixels, idx, moves, take=tf.gather)
         batch_labels = tf.gather(labels, idx)
         return batch_images, tf.one_hot(batch_labels, one_hot) if one_hot else batch_labels

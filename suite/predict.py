@@ -8,9 +8,13 @@ import time
 import keras
 import numpy as np
 
+from suite.tta import combine, views
 
-def predict(model, x, batch_size, jit_compile=False, progress=True):
-    """Softmax outputs for uint8 images ``x``; ``(probs, images/s, seconds)``.
+
+def predict(model, x, batch_size, jit_compile=False, progress=True, tta=0):
+    """Softmax outputs for uint8 images ``x``; ``(probs, images/s, seconds)``. With ``tta``
+    (a ``suite.tta`` level) every view of ``x`` is predicted and the views combined;
+    images/s then counts the images of ``x``, each with all its views.
 
     Under TensorFlow a ``tf.function`` with a fixed signature (uint8, any batch) is traced
     once and fed slices of ``x`` (no float copy of the set). The first batch, which
@@ -19,20 +23,33 @@ def predict(model, x, batch_size, jit_compile=False, progress=True):
     stderr, so that stdout stays the report (``Progress``; none with ``progress=False``).
     """
     step = _step_function(model, x, jit_compile)
-    out = np.empty((len(x), model.output_shape[-1]), np.float32)
-    progress = Progress(len(x) if progress else None)
+    weighted = views(x, tta)
+    progress = Progress(len(x) * len(weighted) if progress else None)
+    outputs, seconds, timed = [], 0.0, 0
+    for v, (weight, images) in enumerate(weighted):
+        out, view_seconds, view_timed = _predict_view(step, np.ascontiguousarray(images), batch_size,
+                                                      model.output_shape[-1], progress, v * len(x))
+        outputs.append((weight, out))
+        seconds, timed = seconds + view_seconds, timed + view_timed
+    probs = outputs[0][1] if len(outputs) == 1 else combine(outputs)
+    return probs, timed / len(weighted) / seconds, seconds
+
+
+def _predict_view(step, x, batch_size, classes, progress, done_before):
+    """``(probs, seconds, images timed)`` of one view: every batch but the first, which compiles."""
+    out = np.empty((len(x), classes), np.float32)
     out[:batch_size] = step(x[:batch_size])
-    progress.update(min(batch_size, len(x)))
+    progress.update(done_before + min(batch_size, len(x)))
     start = time.perf_counter()
     for i in range(batch_size, len(x), batch_size):
         out[i:i + batch_size] = step(x[i:i + batch_size])
-        progress.update(min(i + batch_size, len(x)))
+        progress.update(done_before + min(i + batch_size, len(x)))
     seconds, timed = time.perf_counter() - start, len(x) - batch_size
     if timed <= 0:  # a single batch: time it once more, now that it is compiled
         start = time.perf_counter()
         step(x[:batch_size])
         seconds, timed = time.perf_counter() - start, len(x)
-    return out, timed / seconds, seconds
+    return out, seconds, timed
 
 
 def _step_function(model, x, jit_compile):

@@ -66,6 +66,9 @@ def _take_rows(x, indices):
     return ops.take(x, indices, axis=0)
 
 
+ALTERNATING = "alternating"
+
+
 @keras.saving.register_keras_serializable(package="suite")
 class RandomFlipCrop(layers.Layer):
     """Random horizontal flip and pad-and-random-crop of raw pixels, in one gather.
@@ -85,11 +88,17 @@ class RandomFlipCrop(layers.Layer):
     ``tf.data`` input instead (``suite.pipeline.tf_batches``), from a copy of the data set
     padded once and with draws seeded per batch. ``python bench/preprocessing.py`` times
     the gather against the plain one.
+
+    ``flip: alternating`` (airbench's, Jordan 2024) mirrors a fixed random half of the
+    images in even epochs and the other half in odd ones; it needs each image's index
+    and epoch, so only the input pipelines do it. ``reflect`` pads with the mirror image
+    of the border instead of the fill colour (airbench's translation).
     """
 
-    def __init__(self, pad=0, flip=False, fill=(0, 0, 0), seed=None, **kwargs):
+    def __init__(self, pad=0, flip=False, fill=(0, 0, 0), seed=None, reflect=False, **kwargs):
         super().__init__(**kwargs)
-        self.pad, self.flip, self.fill, self.seed = int(pad), bool(flip), [int(v) for v in fill], seed
+        self.pad, self.fill, self.seed, self.reflect = int(pad), [int(v) for v in fill], seed, bool(reflect)
+        self.flip = flip if flip == ALTERNATING else bool(flip)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape):
@@ -100,17 +109,35 @@ class RandomFlipCrop(layers.Layer):
     def moves(self):
         return len(self.table)
 
+    @property
+    def shifts(self):
+        return (2 * self.pad + 1) ** 2
+
+    def move(self, shift, flipped):
+        """The index in ``table`` of ``shift`` (``0 .. shifts - 1``) mirrored or not (0 or 1)."""
+        return shift * 2 + flipped if self.flip else shift
+
+    def first_flips(self, n):
+        """``flip: alternating``: which of ``n`` images are mirrored in even epochs (0 or 1
+        each, drawn once from the seed); odd epochs mirror the others (Jordan 2024, sec. 3.6)."""
+        return np.random.default_rng([self.seed or 0, 1]).integers(0, 2, n, dtype="int32")
+
     def call(self, x, training=None):
         if not training or not (self.pad or self.flip):
             return x
+        if self.flip == ALTERNATING:
+            raise ValueError("flip: alternating needs each image's index and epoch: flip in the input pipeline")
         batch = ops.shape(x)[0]
         pixels = ops.reshape(self.padded(x), (-1, self.image_shape[2]))
         moves = keras.random.randint((batch,), 0, self.moves, seed=self.seed_generator)
         return self.apply(pixels, ops.arange(batch), moves)
 
     def padded(self, images):
-        """``images`` with ``pad`` pixels of the fill colour on every side."""
+        """``images`` with ``pad`` pixels of the fill colour (or their mirror image, with
+        ``reflect``) on every side."""
         b, p = ops.shape(images)[0], self.pad
+        if self.reflect:
+            return ops.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
         height, width, channels = self.image_shape
         canvas = ops.broadcast_to(ops.cast(ops.convert_to_tensor(self.fill), images.dtype),
                                   (b, height + 2 * p, width + 2 * p, channels))
@@ -130,7 +157,8 @@ class RandomFlipCrop(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad, "flip": self.flip, "fill": self.fill, "seed": self.seed}
+        return {**super().get_config(), "pad": self.pad, "flip": self.flip, "fill": self.fill, "seed": self.seed,
+                "reflect": self.reflect}
 
 
 def flip_crop_table(height, width, pad, flip):
@@ -176,6 +204,15 @@ def wrap(net, scaling, flip_crop_layer=None, augment_layers=()):
     for layer in augment_layers:
         x = layer(x)
     return keras.Model(inputs, net(x), name=f"{net.name}_trainer")
+
+
+def adapt_to_data(net, scaling, images):
+    """Let the layers of ``net`` that fit themselves to the data (an ``adapt`` method and
+    ``adapt_images``, the number of images they use, e.g. airbench94's patch whitening)
+    see the first of ``images`` (uint8), scaled by ``scaling`` as the network sees them."""
+    for layer in net.layers:
+        if hasattr(layer, "adapt") and hasattr(layer, "adapt_images"):
+            layer.adapt(keras.ops.convert_to_numpy(scaling(images[:layer.adapt_images])))
 
 
 def fill_colour(mean):

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from suite.atomic import atomic_path, write_text
 from suite.plots import save
+from suite.tta import predict_with_tta
 
 EPSILON = 1e-7                  # keras.config.epsilon(), as Keras' cross-entropy clips
 TOP_CONFUSED = 5
@@ -63,12 +64,15 @@ def run_reports(ev, out):
     return lines, metrics
 
 
-def scores_on_test(model, x, y, batch_size, label):
-    """Test cross-entropy and accuracy (plain cross-entropy: no L2 penalty, no label smoothing)."""
-    probs = model.predict(x, batch_size=batch_size, verbose=0)
+def scores_on_test(model, x, y, batch_size, label, tta=0):
+    """Test cross-entropy and accuracy (plain cross-entropy: no L2 penalty, no label
+    smoothing); with ``tta`` (a ``suite.tta`` level) of the test-time augmented
+    predictions, named ``..._tta``."""
+    probs = predict_with_tta(lambda images: model.predict(images, batch_size=batch_size, verbose=0), x, tta)
     loss = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y, probs))
-    return {f"{label}_test_loss": float(np.mean(loss)),
-            f"{label}_test_accuracy": float(np.mean(probs.argmax(axis=1) == y))}
+    suffix = "_tta" if tta else ""
+    return {f"{label}_test_loss{suffix}": float(np.mean(loss)),
+            f"{label}_test_accuracy{suffix}": float(np.mean(probs.argmax(axis=1) == y))}
 
 
 @report

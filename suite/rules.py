@@ -106,3 +106,9 @@ CLASSES = Rule(lambda v: v is None or (isinstance(v, list) and len(v) >= 2 and l
                "null or a list of two or more distinct class names")
 MILESTONES = Rule(lambda v: isinstance(v, list) and all(is_int(m) and m >= 1 for m in v) and v == sorted(set(v)),
                   "a sorted list of distinct epochs >= 1")
+PATTERN_SCALES = Rule(lambda v: isinstance(v, dict) and all(isinstance(k, str) and k.strip() and is_finite_number(x)
+                                                            and x > 0 for k, x in v.items()),
+                      "a mapping of variable-name patterns to numbers > 0")
+PATTERN_EPOCHS = Rule(lambda v: isinstance(v, dict) and all(isinstance(k, str) and k.strip() and is_int(x) and x >= 1
+                                                            for k, x in v.items()),
+                      "a mapping of variable-name patterns to epochs >= 1")

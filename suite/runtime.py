@@ -93,10 +93,8 @@ def _augment_in(asked, backend):
     """Flip-and-crop runs in the tf.data input under TensorFlow, by default: there it is
     one gather from a copy of the data padded once, on tf.data's threads beside the step
     (``RandomFlipCrop``; ``python bench/preprocessing.py`` times it). Elsewhere it runs
-    in the model, on the accelerator."""
-    if asked == "input" and backend != "tensorflow":
-        raise UserError(f"runtime.augment_in: input needs the TensorFlow backend (a tf.data input); "
-                        f"this is {backend}: use model or auto")
+    in the model, on the accelerator, unless asked for in the input (``suite.pipeline.Batches``,
+    in NumPy)."""
     return ("input" if backend == "tensorflow" else "model") if asked == "auto" else asked
 
 

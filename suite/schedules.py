@@ -118,3 +118,32 @@ def learning_rate_at(schedule, step):
     if not isinstance(schedule, schedules.LearningRateSchedule):
         return float(schedule)
     return float(ops.convert_to_numpy(schedule(step)))
+
+
+@keras.saving.register_keras_serializable(package="suite")
+class LinearWarmupDecay(schedules.LearningRateSchedule):
+    """Linear from ``start * lr0`` to ``lr0`` over the first ``warmup`` fraction of the
+    ``total`` steps, then linear to ``end * lr0`` at the last: airbench94's ``get_lr``
+    (Jordan 2024, ``legacy/airbench94.py``: start 0.2, warmup 0.23, end 0.07)."""
+
+    def __init__(self, initial_learning_rate, total, warmup, start, end):
+        self.initial_learning_rate, self.total = float(initial_learning_rate), int(total)
+        self.warmup, self.start, self.end = float(warmup), float(start), float(end)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        warmup_steps = float(int(self.total * self.warmup))
+        rising = self.start + (1.0 - self.start) * step / max(warmup_steps, 1.0)
+        falling = 1.0 + (self.end - 1.0) * (step - warmup_steps) / max(self.total - warmup_steps, 1.0)
+        return self.initial_learning_rate * ops.where(step < warmup_steps, rising, falling)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "total": self.total, "warmup": self.warmup,
+                "start": self.start, "end": self.end}
+
+
+@SCHEDULES.register
+def linear_warmup(lr, steps_per_epoch, epochs, *, warmup: rules.UNIT = 0.23, start: rules.NON_NEGATIVE = 0.2,
+                  end: rules.NON_NEGATIVE = 0.07):
+    """lr0 * (start -> 1) linearly over the first ``warmup`` of the run, then (1 -> end): airbench94's."""
+    return LinearWarmupDecay(lr, epochs * steps_per_epoch, warmup, start, end)

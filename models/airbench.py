@@ -1,0 +1,149 @@
+"""airbench94: Keller Jordan's 94%-in-seconds CIFAR-10 network, "94% on CIFAR-10 in 3.29
+Seconds on a Single GPU", arXiv:2404.00498; source: KellerJordan/cifar10-airbench,
+``legacy/airbench94.py`` (``make_net``, ``init_whitening_conv``).
+
+    WhiteningConv 2x2 valid, 24 filters, GELU
+    -> three blocks of [Conv 3x3 same -> MaxPool 2 -> BN -> GELU -> Conv 3x3 same -> BN -> GELU]
+       with 64, 256, 256 filters
+    -> MaxPool 3 -> Flatten -> Dense(classes, no bias) -> x 1/9 -> softmax
+
+- The first convolution is fixed patch whitening: its 24 filters are the 12 eigenvectors
+  of the covariance of the training images' 2x2 patches, each divided by
+  sqrt(eigenvalue + 5e-4), and their negatives (``WhiteningConv.adapt``, which train.py
+  calls on the first ``whiten_images`` normalised training images before training). Its
+  kernel is never trained; its bias is, for the first epochs only (the config's
+  ``optimizer.train_epochs``).
+- Batch norm with momentum 0.6 (PyTorch's 0.4), epsilon 1e-12, no scale (PyTorch's
+  weight fixed at 1), a trained bias.
+- Convolutions have no bias and PyTorch's default initialisation (uniform in
+  +-1/sqrt(fan_in)), with the first ``in_channels`` filters set to the identity
+  (``torch.nn.init.dirac_``): ``PartialDirac``.
+- GELU is the exact (erf) form, PyTorch's default.
+
+Where this differs from the source, and why, is in ``docs/airbench94.md``.
+"""
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from models.common import model_input, softmax_output
+from models.registry import register
+
+WIDTHS = (64, 256, 256)
+WHITEN_EPS = 5e-4
+PATCH = 2
+
+
+@keras.saving.register_keras_serializable(package="suite")
+class PartialDirac(keras.initializers.Initializer):
+    """PyTorch's default conv init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with the first
+    ``in_channels`` filters replaced by identities (``torch.nn.init.dirac_``): at the start
+    each block passes its input channels through unchanged, plus fresh channels."""
+
+    def __init__(self, seed=None):
+        self.seed = seed
+
+    def __call__(self, shape, dtype=None):
+        kh, kw, cin, cout = shape
+        bound = 1.0 / np.sqrt(kh * kw * cin)
+        w = keras.random.uniform(shape, -bound, bound, dtype=dtype, seed=self.seed)
+        n = min(cin, cout)
+        keep = np.ones(shape, dtype="float32")
+        keep[..., :n] = 0.0
+        return w * ops.convert_to_tensor(keep, dtype) + _identity(shape, dtype)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def _identity(shape, dtype=None):
+    """A kernel whose first ``in_channels`` filters pass their channel through (``dirac_``),
+    the others zero: the whitening kernel until ``adapt`` sets it (it draws no random
+    numbers, so that the layers after it start from the same draws either way)."""
+    kh, kw, cin, cout = shape
+    n = min(cin, cout)
+    kernel = np.zeros(shape, dtype="float32")
+    kernel[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
+    return ops.convert_to_tensor(kernel, dtype)
+
+
+@keras.saving.register_keras_serializable(package="suite")
+class WhiteningConv(layers.Layer):
+    """A 2x2 'valid' convolution whose fixed kernel whitens image patches (``adapt``) and
+    whose bias is trained."""
+
+    adapt_images = 5000  # the source fits it to the first 5,000 training images
+
+    def __init__(self, eps=WHITEN_EPS, **kwargs):
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.filters = 2 * PATCH * PATCH * channels
+        self.kernel = self.add_weight(name="kernel", shape=(PATCH, PATCH, channels, self.filters),
+                                      initializer=_identity, trainable=False)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+
+    def call(self, x):
+        return ops.conv(x, ops.cast(self.kernel, x.dtype), padding="valid") + ops.cast(self.bias, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        return b, None if h is None else h - PATCH + 1, None if w is None else w - PATCH + 1, self.filters
+
+    def adapt(self, images):
+        """Set the kernel from ``images`` (N, H, W, C), normalised as the network sees them."""
+        images = np.asarray(images, dtype="float64")
+        n, h, w, c = images.shape
+        patches = np.stack([images[:, i:h - PATCH + 1 + i, j:w - PATCH + 1 + j, :]
+                            for i in range(PATCH) for j in range(PATCH)], axis=3)  # (N, h', w', 4, C): (row, col, C)
+        flat = patches.reshape(-1, PATCH * PATCH * c)
+        eigenvalues, eigenvectors = np.linalg.eigh(flat.T @ flat / len(flat))
+        order = np.argsort(eigenvalues)[::-1]  # largest first, as the source's flip
+        scaled = eigenvectors[:, order] / np.sqrt(eigenvalues[order] + self.eps)
+        kernel = scaled.reshape(PATCH, PATCH, c, -1)
+        self.kernel.assign(np.concatenate([kernel, -kernel], axis=-1).astype("float32"))
+
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps}
+
+
+def _batch_norm(momentum, name):
+    return layers.BatchNormalization(momentum=momentum, epsilon=1e-12, scale=False, name=name)
+
+
+def _conv(filters, name):
+    return layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=PartialDirac(), name=name)
+
+
+def _block(x, filters, momentum, name):
+    x = _conv(filters, f"{name}_conv1")(x)
+    x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+    x = _batch_norm(momentum, f"{name}_norm1")(x)
+    x = layers.Activation("gelu", name=f"{name}_gelu1")(x)
+    x = _conv(filters, f"{name}_conv2")(x)
+    x = _batch_norm(momentum, f"{name}_norm2")(x)
+    return layers.Activation("gelu", name=f"{name}_gelu2")(x)
+
+
+@register
+def airbench94(input_shape=(32, 32, 3), num_classes=10, widths=list(WIDTHS), batchnorm_momentum=0.6,
+               scaling_factor=1 / 9, weight_decay=0.0):
+    """``weight_decay``: an L2 penalty on the kernels (``optimizer.weight_decay_mode: l2``);
+    the source's decay is ``coupled`` (every trained variable, in the optimizer)."""
+    name = "airbench94"
+    inputs = model_input(input_shape, num_classes, name)
+    x = WhiteningConv(name="whiten")(inputs)
+    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    for i, width in enumerate(widths, start=1):
+        x = _block(x, int(width), batchnorm_momentum, f"block{i}")
+    x = layers.MaxPooling2D(3, name="pool")(x)
+    x = layers.Flatten(name="flatten")(x)
+    bound = 1.0 / np.sqrt(int(widths[-1]))
+    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
+    x = layers.Dense(num_classes, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
+                     kernel_regularizer=regularizer, name="classifier")(x)
+    x = layers.Rescaling(scaling_factor, name="scale")(x)
+    return keras.Model(inputs, softmax_output()(x), name=name)
