@@ -47,7 +47,7 @@ from suite.preprocessing import scaling_layer, wrap  # noqa: E402
 from suite.reports import Evaluation, run_reports  # noqa: E402
 from suite.runtime import configure, device_description  # noqa: E402
 from suite.sidecar import read_sidecar, sidecar_path  # noqa: E402
-from suite.tta import LEVELS as TTA_LEVELS, NAMES as TTA_NAMES  # noqa: E402
+from suite.tta import NAMES as TTA_NAMES, add_argument as add_tta_argument  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
@@ -75,9 +75,7 @@ def parse_args(argv):
     p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
                    help="auto (default): float32 on a CPU, mixed on a GPU, as train.py; mixed_bfloat16 is about "
                         "twice as fast on CPUs with AVX512_BF16 or AMX, with slightly different figures")
-    p.add_argument("--tta", type=int, nargs="?", const=2, default=0, choices=TTA_LEVELS, metavar="LEVEL",
-                   help="test-time augmentation: 1 mirror, 2 (--tta alone) mirror and 1-pixel moves, airbench's; "
-                        "default 0: none")
+    add_tta_argument(p)
     p.add_argument("--out-dir", default="outputs", help="where the report folder is created (default: outputs)")
     return p.parse_args(argv)
 

@@ -32,6 +32,7 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 import numpy as np  # noqa: E402
 
 import models  # noqa: E402
+from models.airbench import WhiteningConv  # noqa: E402
 from models.pretrained import load_with_sidecar  # noqa: E402
 from models.resnet import ZeroPadShortcut  # noqa: E402
 from suite.atomic import atomic_folder, atomic_path, make_folders, write_text  # noqa: E402
@@ -102,12 +103,16 @@ def portable_model(net, preprocessing, name, folder):
 
 
 def portable_copy(net):
-    """``net`` with its weights, each ``ZeroPadShortcut`` replaced by a fixed 1x1 convolution."""
+    """``net`` with its weights and Keras' layers only: each ``ZeroPadShortcut`` replaced by
+    a fixed 1x1 convolution, airbench94's ``WhiteningConv`` by a 2x2 one, and the suite's
+    initializers (which a loaded model never calls) by zeros."""
     def clone(layer):
         if isinstance(layer, ZeroPadShortcut):
             return keras.layers.Conv2D(layer.filters, 1, strides=layer.strides, use_bias=False, trainable=False,
                                        name=layer.name)
-        return layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, WhiteningConv):
+            return keras.layers.Conv2D(layer.filters, 2, padding="valid", name=layer.name)
+        return layer.__class__.from_config(_without_suite_initializers(layer.get_config()))
 
     copy = keras.models.clone_model(net, clone_function=clone)
     for original, layer in zip(net.layers, copy.layers):
@@ -117,9 +122,16 @@ def portable_copy(net):
             start = (original.filters - channels) // 2
             kernel[0, 0, np.arange(channels), start + np.arange(channels)] = 1.0
             layer.set_weights([kernel])
+        elif isinstance(original, WhiteningConv):  # its weights list the trained bias first
+            layer.set_weights([keras.ops.convert_to_numpy(original.kernel), keras.ops.convert_to_numpy(original.bias)])
         else:
             layer.set_weights(original.get_weights())
     return copy
+
+
+def _without_suite_initializers(config):
+    return {key: "zeros" if isinstance(value, dict) and str(value.get("registered_name", "")).startswith("suite>")
+            else value for key, value in config.items()}
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from models.pretrained import load_wrapped  # noqa: E402
 from suite.atomic import write_text  # noqa: E402
 from suite.errors import UserError, run_cli  # noqa: E402
 from suite.images import open_image  # noqa: E402
-from suite.tta import LEVELS as TTA_LEVELS, predict_with_tta  # noqa: E402
+from suite.tta import add_argument as add_tta_argument, predict_with_tta  # noqa: E402
 from suite.weight_source import add_arguments as add_weights_arguments, weights_file  # noqa: E402
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -52,8 +52,7 @@ def parse_args(argv):
     p.add_argument("--kaggle", metavar="DIR", help="the Kaggle competition's test folder: write its submission")
     p.add_argument("-o", "--output", metavar="FILE", help="with --kaggle: the submission file (default: submission.csv)")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
-    p.add_argument("--tta", type=int, nargs="?", const=2, default=0, choices=TTA_LEVELS, metavar="LEVEL",
-                   help="test-time augmentation: 1 mirror, 2 (--tta alone) mirror and 1-pixel moves; default 0: none")
+    add_tta_argument(p)
     return p.parse_args(argv)
 
 

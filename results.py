@@ -240,13 +240,13 @@ def rows(results):
         runs = [read_json(f / "metrics.json") for f in seed_records(folder)]
         m = runs[0]
         ref = sources.get(folder.name) or {}
-        final, final_sd = mean_and_sd([r.get("final_test_accuracy") for r in runs])
-        tta, tta_sd = mean_and_sd([r.get("final_test_accuracy_tta") for r in runs])
+        final, final_sd, n = mean_and_sd([r.get("final_test_accuracy") for r in runs])
+        tta, tta_sd, n_tta = mean_and_sd([r.get("final_test_accuracy_tta") for r in runs])
         paper = ref.get("accuracy")
         compared = tta if ref.get("with_tta") else final  # the source's figure is with test-time augmentation
         out.append({
             "config": folder.name, "model": m.get("model"), "epochs": m.get("epochs_run"),
-            "final": final, "sd": final_sd, "n": len(runs), "tta": tta, "tta_sd": tta_sd,
+            "final": final, "sd": final_sd, "n": n, "tta": tta, "tta_sd": tta_sd, "n_tta": n_tta,
             "paper": paper, "recalled": bool(ref.get("recalled")),
             "source": ref.get("source", ""),
             "difference": None if compared is None or paper is None else compared - paper,
@@ -257,12 +257,12 @@ def rows(results):
 
 
 def mean_and_sd(values):
-    """``(mean, sample standard deviation)`` of the numbers among ``values``; None for
-    what there are too few of."""
+    """``(mean, sample standard deviation, how many)`` of the numbers among ``values``; None
+    for what there are too few of."""
     numbers = [v for v in values if isinstance(v, (int, float))]
     if not numbers:
-        return None, None
-    return statistics.mean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None
+        return None, None, 0
+    return statistics.mean(numbers), statistics.stdev(numbers) if len(numbers) > 1 else None, len(numbers)
 
 
 def accuracy_cell(mean, sd, n):
@@ -295,7 +295,7 @@ def write_readme(results):
     for r in records:
         paper = percent(r["paper"]) + (" (recalled)" if r["recalled"] and r["paper"] is not None else "")
         lines.append(f"| `{r['model']}` | [{r['config']}]({r['config']}/) | {r['epochs']} "
-                     f"| {accuracy_cell(r['final'], r['sd'], r['n'])} | {accuracy_cell(r['tta'], r['tta_sd'], r['n'])} "
+                     f"| {accuracy_cell(r['final'], r['sd'], r['n'])} | {accuracy_cell(r['tta'], r['tta_sd'], r['n_tta'])} "
                      f"| {paper} | {percent(r['difference'], signed=True)} | {r['hours']:.2f} | {r['machine']} |")
     lines += ["", "Sources of the published figures:", ""]
     lines += [f"- `{r['config']}`: {r['source'] or 'none recorded'}" for r in records]

@@ -108,7 +108,7 @@ def run_one(args, extra_callbacks, locks):
     started = time.perf_counter()
     cfg = read_config(args)
     if args.resume and not args.dry_run:
-        hold(args.resume, "run folder", locks)  # before anything reads or changes it
+        hold(args.resume, "run folder", locks)  # before anything but its config.yaml is read, or anything changed
     splits = datasets.prepare(cfg["data"], cfg["training"]["seed"], own_whitening(args))
     classes_for_the_model(cfg, splits)
     splits = finetune.with_init_scaling(cfg["model"], splits)

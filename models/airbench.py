@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.common import model_input, softmax_output
+from models.common import kernel_l2, model_input, softmax_output
 from models.registry import register
 
 WIDTHS = (64, 256, 256)
@@ -114,16 +114,17 @@ def _batch_norm(momentum, name):
     return layers.BatchNormalization(momentum=momentum, epsilon=1e-12, scale=False, name=name)
 
 
-def _conv(filters, name):
-    return layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=PartialDirac(), name=name)
+def _conv(filters, weight_decay, name):
+    return layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer=PartialDirac(),
+                         kernel_regularizer=kernel_l2(weight_decay), name=name)
 
 
-def _block(x, filters, momentum, name):
-    x = _conv(filters, f"{name}_conv1")(x)
+def _block(x, filters, momentum, weight_decay, name):
+    x = _conv(filters, weight_decay, f"{name}_conv1")(x)
     x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
     x = _batch_norm(momentum, f"{name}_norm1")(x)
     x = layers.Activation("gelu", name=f"{name}_gelu1")(x)
-    x = _conv(filters, f"{name}_conv2")(x)
+    x = _conv(filters, weight_decay, f"{name}_conv2")(x)
     x = _batch_norm(momentum, f"{name}_norm2")(x)
     return layers.Activation("gelu", name=f"{name}_gelu2")(x)
 
@@ -131,19 +132,18 @@ def _block(x, filters, momentum, name):
 @register
 def airbench94(input_shape=(32, 32, 3), num_classes=10, widths=list(WIDTHS), batchnorm_momentum=0.6,
                scaling_factor=1 / 9, weight_decay=0.0):
-    """``weight_decay``: an L2 penalty on the kernels (``optimizer.weight_decay_mode: l2``);
-    the source's decay is ``coupled`` (every trained variable, in the optimizer)."""
+    """``weight_decay``: an L2 penalty on the conv and dense kernels (``optimizer.weight_decay_mode:
+    l2``); the source's decay is ``coupled`` (every trained variable, in the optimizer)."""
     name = "airbench94"
     inputs = model_input(input_shape, num_classes, name)
     x = WhiteningConv(name="whiten")(inputs)
     x = layers.Activation("gelu", name="whiten_gelu")(x)
     for i, width in enumerate(widths, start=1):
-        x = _block(x, int(width), batchnorm_momentum, f"block{i}")
+        x = _block(x, int(width), batchnorm_momentum, weight_decay, f"block{i}")
     x = layers.MaxPooling2D(3, name="pool")(x)
     x = layers.Flatten(name="flatten")(x)
     bound = 1.0 / np.sqrt(int(widths[-1]))
-    regularizer = keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     x = layers.Dense(num_classes, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
-                     kernel_regularizer=regularizer, name="classifier")(x)
+                     kernel_regularizer=kernel_l2(weight_decay), name="classifier")(x)
     x = layers.Rescaling(scaling_factor, name="scale")(x)
     return keras.Model(inputs, softmax_output()(x), name=name)

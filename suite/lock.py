@@ -71,7 +71,7 @@ def lock_folder(folder, what="run folder"):
     has it. ``what`` names the folder in that message."""
     path = Path(folder) / FILE
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = _open(path)
     except OSError as e:
         raise WriteError(e.errno, e.strerror, os.fspath(path)) from None
     if fcntl is None:
@@ -95,6 +95,15 @@ def _holder():
     """Who holds a lock taken now by this process, as the lock file records it."""
     return {"host": socket.gethostname(), "pid": os.getpid(),
             "since": datetime.datetime.now().isoformat(sep=" ", timespec="seconds")}
+
+
+def _open(path):
+    """The lock file, made if missing; read-only where another user's is not ours to write
+    (flock needs no write access; the holder it names then stays theirs)."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY)
 
 
 def _write_holder(fd):

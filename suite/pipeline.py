@@ -73,7 +73,7 @@ class EpochCounter:
 class Batches(keras.utils.PyDataset):
     """The input under backends other than TensorFlow. With ``flip_crop`` (a
     ``RandomFlipCrop``) each batch is flipped and cropped here, in NumPy, with the moves
-    drawn from ``(seed, epoch, batch)`` as ``tf_batches`` draws them."""
+    seeded per ``(seed, epoch, batch)`` like ``tf_batches``' (NumPy's numbers, not TensorFlow's)."""
 
     def __init__(self, x, y, batch_size, seed=0, shuffle=True, one_hot=0, flip_crop=None):
         super().__init__()

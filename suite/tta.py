@@ -15,6 +15,13 @@ NAMES = {0: "none", 1: "level 1: the image and its mirror image",
          2: "level 2: the image and its mirror image, each also moved by one pixel down-right and up-left"}
 
 
+def add_argument(parser):
+    """The ``--tta [LEVEL]`` option of evaluate.py and predict.py (``--tta`` alone: level 2)."""
+    parser.add_argument("--tta", type=int, nargs="?", const=2, default=0, choices=LEVELS, metavar="LEVEL",
+                        help="test-time augmentation: 1 mirror, 2 (--tta alone) mirror and 1-pixel moves, "
+                             "airbench's; default 0: none. Give it after any file arguments")
+
+
 def views(images, level):
     """``[(weight, images)]`` for uint8 ``images`` (N, H, W, C) at TTA ``level``."""
     mirrored = [(0.5, images), (0.5, images[:, :, ::-1])]

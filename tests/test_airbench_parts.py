@@ -25,7 +25,8 @@ def test_the_network_has_the_source_shape_and_size():
     assert net.output_shape == (None, 10)
     assert net.get_layer("whiten").output.shape[1:] == (31, 31, 24)
     assert net.get_layer("pool").output.shape[1:] == (1, 1, 256)
-    # convs 24*64*9 + 64*64*9 + 64*256*9 + 256*256*9 * 3, whitening 2*2*3*24 + 24, BN biases, head 256*10
+    # the whitening bias (its kernel is not trained), convs 24*64*9 + 64*64*9 + 64*256*9 + 256*256*9 * 3,
+    # BN biases, head 256*10
     trainable = sum(int(np.prod(v.shape)) for v in net.trainable_variables)
     assert trainable == 24 + 13824 + 36864 + 147456 + 3 * 589824 + 2 * (64 + 256 + 256) + 2560
     assert [v.path for v in net.non_trainable_variables][0] == "whiten/kernel"
@@ -168,8 +169,12 @@ def test_reflected_translation_moves_pixels_without_a_border_colour():
     np.testing.assert_array_equal(padded[0, :, :, 0], np.pad(x[0, :, :, 0], 2, mode="reflect"))
     pixels = padded.reshape(-1, 1)
     for shift in range(layer.shifts):
-        moved = ops.convert_to_numpy(layer.apply(pixels, np.array([0]), np.array([layer.move(shift, 0)])))
-        assert set(moved.ravel()) <= set(x.ravel())
+        down, right = divmod(shift, 5)  # the table's order: shifts of -2..2 down, then right
+        window = padded[0, 4 - down:9 - down, 4 - right:9 - right, 0]
+        for flipped in (0, 1):
+            moved = ops.convert_to_numpy(layer.apply(pixels, np.array([0]), np.array([layer.move(shift, flipped)])))
+            np.testing.assert_array_equal(moved[0, :, :, 0], window[:, ::-1] if flipped else window,
+                                          err_msg=f"shift {shift}, flipped {flipped}")
 
 
 def test_tta_views_are_the_source_views():

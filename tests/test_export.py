@@ -1,12 +1,14 @@
 """export.py: the .keras file loads in a process that cannot import the suite, the SavedModel
 takes uint8 images, and both predict what the suite predicts."""
 
+import json
 import os
 import subprocess
 import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import export
 import models
@@ -76,8 +78,12 @@ def test_an_existing_folder_is_not_touched(tmp_path, capsys):
     assert [p.name for p in (tmp_path / "exported").iterdir()] == ["keep.txt"]
 
 
-def test_portable_copy_has_only_keras_layers():
-    net = models.create("resnet20")
-    assert any(not type(layer).__module__.startswith("keras") for layer in net.layers)  # ZeroPadShortcut
+@pytest.mark.parametrize("name", ["resnet20", "airbench94"])  # ZeroPadShortcut; WhiteningConv, PartialDirac
+def test_portable_copy_has_only_keras_layers(name):
+    net = models.create(name)
+    assert any(not type(layer).__module__.startswith("keras") for layer in net.layers)
     copy = export.portable_copy(net)
     assert all(type(layer).__module__.startswith("keras") for layer in copy.layers)
+    assert "suite>" not in json.dumps(copy.get_config())
+    images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(copy.predict(images, verbose=0), net.predict(images, verbose=0), atol=1e-6)
