@@ -59,13 +59,24 @@ class PartialDirac(keras.initializers.Initializer):
 
 def _identity(shape, dtype=None):
     """A kernel whose first ``in_channels`` filters pass their channel through (``dirac_``),
-    the others zero: the whitening kernel until ``adapt`` sets it (it draws no random
-    numbers, so that the layers after it start from the same draws either way)."""
+    the others zero."""
     kh, kw, cin, cout = shape
     n = min(cin, cout)
     kernel = np.zeros(shape, dtype="float32")
     kernel[kh // 2, kw // 2, np.arange(n), np.arange(n)] = 1.0
     return ops.convert_to_tensor(kernel, dtype)
+
+
+def _fixed_partial_dirac(shape, dtype=None):
+    """``PartialDirac`` drawn from a fixed NumPy generator: the whitening kernel until
+    ``adapt`` sets it. It draws nothing from Keras' generators, so the layers after it
+    start from the same draws whether it is adapted or not, and no filter is all zeros
+    (a constant channel has no variance for the batch norms downstream)."""
+    kh, kw, cin, cout = shape
+    bound = 1.0 / np.sqrt(kh * kw * cin)
+    kernel = np.random.default_rng(0).uniform(-bound, bound, shape).astype("float32")
+    kernel[..., :min(cin, cout)] = 0.0
+    return ops.convert_to_tensor(kernel, dtype) + _identity(shape, dtype)
 
 
 @keras.saving.register_keras_serializable(package="suite")
@@ -83,7 +94,7 @@ class WhiteningConv(layers.Layer):
         channels = input_shape[-1]
         self.filters = 2 * PATCH * PATCH * channels
         self.kernel = self.add_weight(name="kernel", shape=(PATCH, PATCH, channels, self.filters),
-                                      initializer=_identity, trainable=False)
+                                      initializer=_fixed_partial_dirac, trainable=False)
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
 
     def call(self, x):
