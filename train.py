@@ -417,11 +417,10 @@ def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, 
     metrics["final_val_accuracy"] = history["val_accuracy"][-1] if history.get("val_accuracy") else None
     if not len(splits.x_test):  # a Kaggle folder: no test labels
         return metrics
-    metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final"))
     if tc["tta"]:
         metrics["tta"] = tc["tta"]
-        metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final",
-                                      tc["tta"]))
+    metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final",
+                                  tc["tta"]))
     if best.best_epoch is not None:
         net.load_weights(str(run_dir / "best.weights.h5"))
         metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "best"))

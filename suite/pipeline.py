@@ -113,10 +113,8 @@ class Batches(keras.utils.PyDataset):
             moves = fc.move(rng.integers(0, fc.shifts, len(idx)), (self.first_flips[idx] + self.epoch) % 2)
         else:
             moves = rng.integers(0, fc.moves, len(idx))
-        height, width, channels = self.x.shape[1:]
-        padded_size = (height + 2 * fc.pad) * (width + 2 * fc.pad)
-        rows = fc.table[moves] + idx[:, None] * padded_size  # RandomFlipCrop.apply, in NumPy
-        return self.pixels[rows.reshape(-1)].reshape(-1, height, width, channels)
+        rows = fc.table[moves] + idx[:, None] * fc.padded_size  # RandomFlipCrop.apply, in NumPy
+        return self.pixels[rows.reshape(-1)].reshape(-1, *self.x.shape[1:])
 
 
 class EpochOrder(keras.callbacks.Callback):

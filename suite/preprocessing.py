@@ -110,6 +110,12 @@ class RandomFlipCrop(layers.Layer):
         return len(self.table)
 
     @property
+    def padded_size(self):
+        """Pixels in one padded image: the stride between images in ``apply``'s ``pixels``."""
+        height, width = self.image_shape[:2]
+        return (height + 2 * self.pad) * (width + 2 * self.pad)
+
+    @property
     def shifts(self):
         return (2 * self.pad + 1) ** 2
 
@@ -149,8 +155,7 @@ class RandomFlipCrop(layers.Layer):
         tf.data input passes ``tf.gather``, which skips the pass over the indices that
         ``ops.take`` makes to wrap negative ones."""
         height, width, channels = self.image_shape
-        padded_size = (height + 2 * self.pad) * (width + 2 * self.pad)
-        source = take(ops.convert_to_tensor(self.table), moves) + ops.cast(images, "int32")[:, None] * padded_size
+        source = take(ops.convert_to_tensor(self.table), moves) + ops.cast(images, "int32")[:, None] * self.padded_size
         return ops.reshape(take(pixels, ops.reshape(source, (-1,))), (-1, height, width, channels))
 
     def compute_output_shape(self, input_shape):

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from suite.atomic import atomic_path, write_text
 from suite.plots import save
-from suite.tta import predict_with_tta
+from suite.tta import combine, views
 
 EPSILON = 1e-7                  # keras.config.epsilon(), as Keras' cross-entropy clips
 TOP_CONFUSED = 5
@@ -66,11 +66,18 @@ def run_reports(ev, out):
 
 def scores_on_test(model, x, y, batch_size, label, tta=0):
     """Test cross-entropy and accuracy (plain cross-entropy: no L2 penalty, no label
-    smoothing); with ``tta`` (a ``suite.tta`` level) of the test-time augmented
-    predictions, named ``..._tta``."""
-    probs = predict_with_tta(lambda images: model.predict(images, batch_size=batch_size, verbose=0), x, tta)
+    smoothing); with ``tta`` (a ``suite.tta`` level) also those of the test-time augmented
+    predictions, named ``..._tta``, from the same forward passes (the first view is the
+    image itself)."""
+    weighted = [(weight, model.predict(images, batch_size=batch_size, verbose=0)) for weight, images in views(x, tta)]
+    scores = _scores(y, weighted[0][1], label)
+    if tta:
+        scores.update(_scores(y, combine(weighted), label, "_tta"))
+    return scores
+
+
+def _scores(y, probs, label, suffix=""):
     loss = keras.ops.convert_to_numpy(keras.losses.sparse_categorical_crossentropy(y, probs))
-    suffix = "_tta" if tta else ""
     return {f"{label}_test_loss{suffix}": float(np.mean(loss)),
             f"{label}_test_accuracy{suffix}": float(np.mean(probs.argmax(axis=1) == y))}
 

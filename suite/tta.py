@@ -23,7 +23,8 @@ def add_argument(parser):
 
 
 def views(images, level):
-    """``[(weight, images)]`` for uint8 ``images`` (N, H, W, C) at TTA ``level``."""
+    """``[(weight, images)]`` for uint8 ``images`` (N, H, W, C) at TTA ``level``; the first
+    view is ``images`` itself."""
     mirrored = [(0.5, images), (0.5, images[:, :, ::-1])]
     if level == 0:
         return [(1.0, images)]
