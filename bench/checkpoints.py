@@ -1,6 +1,6 @@
 """Seconds that train.py spends on its per-epoch files, next to what Keras' own way costs.
 
-    best   the best checkpoint: Keras' ``save_weights`` through ``suite.atomic`` (the
+    best   the best checkpoint: Keras' ``save_weights`` through ``suite.core.atomic`` (the
            network only, as train.py saves it)
     state  ``state.h5`` (network, augmentation and optimizer variables): one dataset per
            variable (the suite's first format) against one dataset per dtype
@@ -25,16 +25,16 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from suite.quiet import import_keras  # noqa: E402
+from suite.core.quiet import import_keras  # noqa: E402
 
 keras = import_keras()
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 
-import models  # noqa: E402
-from callbacks.checkpoints import TrainingState, numpy_values, save_weights_atomic  # noqa: E402
-from suite.plots import plot_run  # noqa: E402
-from suite.preprocessing import RandomFlipCrop, standardize, wrap  # noqa: E402
+from suite import models  # noqa: E402
+from suite.callbacks.checkpoints import TrainingState, numpy_values, save_weights_atomic  # noqa: E402
+from suite.analysis.plots import plot_run  # noqa: E402
+from suite.data.preprocessing import RandomFlipCrop, standardize, wrap  # noqa: E402
 
 
 def per_variable_state(model, path):

@@ -27,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from suite.cluster import loopback_tf_configs  # noqa: E402
+from suite.training.cluster import loopback_tf_configs  # noqa: E402
 
 SETS = ["model.name=shallownet", "model.params={}", "data.source=sample", "data.subset=20", "data.test_subset=10",
         "training.batch_size=50", "training.epochs=40", "training.verbose=0"]

@@ -21,12 +21,12 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from suite.quiet import import_keras  # noqa: E402
+from suite.core.quiet import import_keras  # noqa: E402
 
 keras = import_keras()
 import numpy as np  # noqa: E402
 
-from suite.preprocessing import RandomFlipCrop, Standardize  # noqa: E402
+from suite.data.preprocessing import RandomFlipCrop, Standardize  # noqa: E402
 
 
 class AsInTraining(keras.layers.Layer):
@@ -75,9 +75,9 @@ def main():
 
 
 def time_input(args, flip_crop):
-    """train.py's tf.data input (``suite.pipeline.tf_batches``) over 50,000 images, plain
+    """train.py's tf.data input (``suite.data.pipeline.tf_batches``) over 50,000 images, plain
     and with flip-and-crop: wall and CPU milliseconds per batch, taken alternately."""
-    from suite.pipeline import EpochCounter, tf_batches
+    from suite.data.pipeline import EpochCounter, tf_batches
 
     rng = np.random.default_rng(1)
     x, y = rng.integers(0, 256, (50000, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 50000).astype("int32")

@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from suite import cpu  # noqa: E402  (reads /proc/cpuinfo; imports no TensorFlow)
+from suite.core import cpu  # noqa: E402  (reads /proc/cpuinfo; imports no TensorFlow)
 
 CONFIGS = {"resnet20": "configs/resnet20.yaml", "minivggnet": "configs/minivggnet.yaml",
            "allcnn_c": "configs/allcnn_c.yaml"}
@@ -97,12 +97,12 @@ def recipes(models, sets):
     """What PyTorch needs of each model's config (with ``--set``), in a child that imports
     TensorFlow so that this process does not: batch, optimizer, label smoothing, the Keras
     model's trainable parameters, evaluate.py's CPU batch size."""
-    from suite.quiet import import_keras
+    from suite.core.quiet import import_keras
     keras = import_keras()
     import tensorflow as tf
 
-    import evaluate
-    import models as registry
+    from suite.workflows import evaluate
+    from suite import models as registry
     from suite.config import load_config
 
     out = {"versions": f"keras {keras.__version__}, tensorflow {tf.__version__}", "models": {}}

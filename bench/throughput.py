@@ -1,6 +1,6 @@
 """Training and evaluation throughput of every registered model, measured three ways.
 
-    suite  images/s of train.py itself (``train.main``): uint8 batches from the suite's
+    suite  images/s of train.py itself (``suite.workflows.train.run``): uint8 batches from the suite's
            input pipeline (tf.data under TensorFlow), flip + pad-and-crop (where
            ``runtime.augment_in`` puts it), in-model scaling, every callback, the
            curves, history and checkpoints rewritten each epoch. Taken from the wall
@@ -46,19 +46,21 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from suite.quiet import import_keras  # noqa: E402
+from suite.core.quiet import import_keras  # noqa: E402
 
 keras = import_keras()
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-import models  # noqa: E402
-import evaluate  # noqa: E402
-import train  # noqa: E402
+from suite import models  # noqa: E402
+from suite.commands import train  # noqa: E402
+from suite.core.errors import run_cli  # noqa: E402
+from suite.workflows import evaluate  # noqa: E402
+from suite.workflows import train as train_workflow  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
-from suite.predict import predict  # noqa: E402
-from suite.preprocessing import standardize, wrap  # noqa: E402
-from suite.runtime import configure, device_description  # noqa: E402
+from suite.analysis.inference import predict  # noqa: E402
+from suite.data.preprocessing import standardize, wrap  # noqa: E402
+from suite.training.runtime import configure, device_description  # noqa: E402
 
 
 def parse_args():
@@ -206,8 +208,8 @@ def suite_run(name, batch, n_images, args, workdir, bare=None, block=1):
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     with contextlib.redirect_stdout(io.StringIO()):
-        code = train.main(["--config", str(path), *(a for o in args.set for a in ("--set", o))],
-                          extra_callbacks=[paired])
+        argv = ["--config", str(path), *(a for o in args.set for a in ("--set", o))]
+        code = run_cli(lambda parsed: train_workflow.run(parsed, [paired]), train.parse_args(argv))
     if code != 0:
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
     return paired

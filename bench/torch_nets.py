@@ -6,7 +6,7 @@ with option-A shortcuts (``models/resnet.py``, He et al. 2015, section 4.2; shor
 and 0.5 (``models/minivggnet.py``), All-CNN-C with 20% input dropout, stride-2 convs,
 50% dropout after them, a 'valid' 3x3 conv and ReLU on the class maps
 (``models/allcnn.py``, Springenberg et al. 2015, Table 1). Batch norm has the suite's
-momentum and epsilon (``models.common.batch_norm``: 0.9 / 1e-5, PyTorch's 0.1 / 1e-5).
+momentum and epsilon (``suite.models.common.batch_norm``: 0.9 / 1e-5, PyTorch's 0.1 / 1e-5).
 ``build`` checks the learnable parameter count against the Keras model's.
 
 Left as PyTorch has them, for the same amount of work: the layout that ``Flatten`` reads

@@ -3,14 +3,14 @@
 * ``BestCheckpoint``: the network's weights at its best epoch (``monitor``/``mode``
   as in ``keras.callbacks.ModelCheckpoint``), with a JSON sidecar that says which model
   and preprocessing they need. Only the network is saved, not the scaling and
-  augmentation layers in front of it, so the file loads into ``models.create(name)``.
+  augmentation layers in front of it, so the file loads into ``suite.models.create(name)``.
 * ``TrainingState``: everything needed to continue: all weights, the optimizer's
   variables (its iteration count drives the learning-rate schedule), the random
   generators' states and the number of completed epochs, in one file (``state.h5``).
 
 Keras' ModelCheckpoint and BackupAndRestore write in place, so a kill during a write
 leaves a corrupt file; both of these write to a temporary name and rename it
-(``suite.atomic``). ``python bench/checkpoints.py`` times both saves.
+(``suite.core.atomic``). ``python bench/checkpoints.py`` times both saves.
 """
 
 import json
@@ -21,9 +21,9 @@ import h5py
 import keras
 import numpy as np
 
-from suite.atomic import atomic_path, write_json
-from suite.errors import UserError
-from suite.sidecar import read_sidecar, sidecar_path
+from suite.core.atomic import atomic_path, write_json
+from suite.core.errors import UserError
+from suite.weights.sidecar import read_sidecar, sidecar_path
 
 
 def save_weights_atomic(model, path, sidecar=None):

@@ -81,7 +81,7 @@ class StopOnNaN(keras.callbacks.Callback):
     # what they raise at the next batch (or at the epoch's end, before any epoch-end
     # callback). A callback with a synchronous batch hook makes Keras wait for every
     # step's logs instead, which cost ShallowNet about a tenth of its speed on the CPU
-    # (the README's Performance section).
+    # (docs/performance.md).
     async_safe = True
 
     def __init__(self, every):

@@ -5,7 +5,7 @@
 
 import keras
 
-from suite.schedules import learning_rate_at
+from suite.training.schedules import learning_rate_at
 
 
 class LearningRateLogger(keras.callbacks.Callback):

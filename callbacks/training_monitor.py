@@ -14,13 +14,11 @@ epoch's end; the gap between two epochs counts everything, checkpoints and plots
 The PNG is drawn on a background thread, started when the next epoch begins: a few
 hundred ms of matplotlib would otherwise stall training, and would slow the checkpoint
 callbacks that run right after this one (they share the GIL). It still takes CPU from
-training (0.2-0.3 s a figure on the 2-core CPU, ``python bench/checkpoints.py``), so
-the drawing gets at most ``draw_share`` of the wall clock: after a draw of d seconds the
-next one waits until d / draw_share seconds have passed since that one began. With the
-default 2%, epochs of 10-15 s or more are each drawn (every full CIFAR-10 epoch on the CPU
-but ShallowNet's, about 7 s); shorter ones (a subset, a fast GPU) every few epochs,
-always the newest history. ``on_train_end`` (and ``wait``) draw the last epoch and wait
-for it. A drawing that fails (a full disk: ``suite.errors.WriteError``) is raised in the
+training (``python bench/checkpoints.py`` measures it), so the drawing gets at most
+``draw_share`` of the wall clock: after a draw of d seconds the next one waits until
+d / draw_share seconds have passed since that one began. Short epochs (a subset, a fast
+GPU) are drawn every few epochs, always the newest history. ``on_train_end`` (and ``wait``) draw the last epoch and wait
+for it. A drawing that fails (a full disk: ``suite.core.errors.WriteError``) is raised in the
 training thread, when the next epoch begins or by ``wait``.
 """
 
@@ -32,8 +30,8 @@ from pathlib import Path
 
 import keras
 
-from suite.atomic import write_json
-from suite.plots import plot_run
+from suite.analysis.plots import plot_run
+from suite.core.atomic import write_json
 
 
 def load_history(path):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from suite.data import load_cifar10, stratified_indices  # noqa: E402
+from suite.data.cifar10 import load_cifar10, stratified_indices  # noqa: E402
 
 TRAIN_PER_CLASS, TEST_PER_CLASS, SEED = 150, 50, 2015
 

@@ -1,11 +1,33 @@
-"""Keras builders for the classic CIFAR-10 networks, one module per family.
+"""Keras builders for the classic CIFAR-10 networks, one module per family, and the
+weights that ship for them.
 
 Importing this package registers every family; ``create(name, **params)`` builds one.
 """
 
-from suite.quiet import import_keras
+from suite.core.quiet import import_keras
 
-import_keras()  # TensorFlow's native start-up lines hidden, whoever imports the models first (python -m models)
+import_keras()  # TensorFlow's native start-up lines hidden, whoever imports the models first
 
-from models.registry import builder_params, create, list_models, register  # noqa: F401,E402
-from models import airbench, allcnn, lenet, minivggnet, resnet, shallownet, shathenet  # noqa: F401,E402
+from suite.models import airbench, allcnn, lenet, minivggnet, resnet, shallownet, shathenet  # noqa: F401,E402
+from suite.models.pretrained import list_pretrained, load_pretrained  # noqa: E402
+from suite.models.registry import MODELS, build, builder_params, register  # noqa: F401,E402
+
+
+def list_models(pretrained=False):
+    """The registered model names, sorted; with ``pretrained=True`` only those whose
+    weights ship in ``weights/`` (``suite.models.pretrained``)."""
+    if pretrained:
+        return [n for n in list_pretrained() if n in MODELS.names()]
+    return MODELS.names()
+
+
+def create(name, pretrained=False, **params):
+    """Build the model registered as ``name`` with the given knobs.
+
+    ``pretrained=True`` returns it with the weights that ship under that name
+    (``suite.models.pretrained``), wrapped so that it takes uint8 images and returns class
+    probabilities.
+    """
+    if pretrained:
+        return load_pretrained(name, build, **params)
+    return build(name, **params)

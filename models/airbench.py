@@ -27,8 +27,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from models.common import kernel_l2, model_input, softmax_output
-from models.registry import register
+from suite.models.common import kernel_l2, model_input, softmax_output
+from suite.models.registry import register
 
 WIDTHS = (64, 256, 256)
 WHITEN_EPS = 5e-4

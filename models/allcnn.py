@@ -24,7 +24,7 @@ two stride-2 convs or after the final 1x1 conv, all 3x3 convs 'same' (8x8 averag
 dropout 0.5 after the stride-2 convs and none on the input, Glorot init. Its nine convs
 are its only weighted layers, in file order.
 
-Ablation knobs (``models.common``): ``activation`` (of every conv that has a ReLU in the
+Ablation knobs (``suite.models.common``): ``activation`` (of every conv that has a ReLU in the
 source), ``kernel_initializer``, ``batch_norm`` (after every conv but the class maps'),
 ``dropout``. The paper's models are themselves its pool-against-stride study (model C,
 Strided-CNN-C, All-CNN-C) and all end in global average pooling, so they take no
@@ -33,9 +33,9 @@ Strided-CNN-C, All-CNN-C) and all end in global average pooling, so they take no
 
 import keras
 
-from models.common import apply, check_choice, check_knobs, check_rate, conv, maybe_batch_norm, maybe_dropout, \
-    model_input, softmax_output
-from models.registry import register
+from suite.models.common import (apply, check_choice, check_knobs, check_rate, conv, maybe_batch_norm, maybe_dropout,
+                                 model_input, softmax_output)
+from suite.models.registry import register
 
 # Body specs: (filters, kernel, stride, relu) for a conv, "pool" for 3x3/2 max pooling,
 # "drop" for the 50% dropout after each (replaced) pooling layer.

@@ -20,7 +20,7 @@ kernels only (not biases, not BN scales/offsets).
 
 import keras
 
-from suite.errors import UserError
+from suite.core.errors import UserError
 
 
 def kernel_l2(weight_decay):

@@ -5,7 +5,7 @@ Learning for Computer Vision with Python", Starter Bundle, 2017; after LeCun et 
 ``lenet``: Conv20 5x5 same, ReLU -> MP 2x2 -> Conv50 5x5 same, ReLU -> MP 2x2 -> Flatten
 -> Dense500, ReLU -> Dense(classes) -> softmax. 1,632,080 parameters (10 classes,
 32x32x3). The study reports no CIFAR-10 figure for it. Channels-last only, which sidesteps
-the study's misspelled ``channels_first`` check. Ablation knobs (``models.common``):
+the study's misspelled ``channels_first`` check. Ablation knobs (``suite.models.common``):
 ``activation``, ``kernel_initializer``, ``batch_norm`` (after each conv and the Dense500,
 after the activation, as MiniVGGNet has it), ``downsample`` (``stride``: each conv strides
 2 instead of being followed by pooling), ``head``, ``dropout`` (after the Dense500).
@@ -13,9 +13,9 @@ after the activation, as MiniVGGNet has it), ``downsample`` (``stride``: each co
 
 import keras
 
-from models.common import apply, check_knobs, check_rate, classifier_head, conv, dense, head_layer, \
-    maybe_batch_norm, maybe_dropout, model_input
-from models.registry import register
+from suite.models.common import (apply, check_knobs, check_rate, classifier_head, conv, dense, head_layer,
+                                 maybe_batch_norm, maybe_dropout, model_input)
+from suite.models.registry import register
 
 
 @register

@@ -6,7 +6,7 @@ Computer Vision with Python", Starter Bundle, 2017), a small VGG (Simonyan & Zis
 -> MP -> Drop 0.25 -> Flatten -> Dense512, ReLU, BN -> Drop 0.5 -> Dense(classes) ->
 softmax. BN comes after the ReLU, as in the study. 2,171,178 parameters with BN,
 2,168,362 without (10 classes, 32x32x3). The study reports about 83% CIFAR-10 test
-accuracy with BN and about 79% without (*recalled*). Ablation knobs (``models.common``):
+accuracy with BN and about 79% without (*recalled*). Ablation knobs (``suite.models.common``):
 ``activation``, ``kernel_initializer``, ``batch_norm``, ``downsample`` (``stride``: the
 second conv of each block strides 2 instead of the pooling), ``head``, ``dropout``
 (before the classifier) and ``conv_dropout`` (after each block).
@@ -14,9 +14,9 @@ second conv of each block strides 2 instead of the pooling), ``head``, ``dropout
 
 import keras
 
-from models.common import apply, check_knobs, check_rate, classifier_head, conv, dense, head_layer, \
-    maybe_batch_norm, maybe_dropout, model_input
-from models.registry import register
+from suite.models.common import (apply, check_knobs, check_rate, classifier_head, conv, dense, head_layer,
+                                 maybe_batch_norm, maybe_dropout, model_input)
+from suite.models.registry import register
 
 
 @register

@@ -1,23 +1,28 @@
 """Weights that ship with the suite, loaded by name, as ``timm.create_model(name,
 pretrained=True)`` and ``keras.applications.X(weights="imagenet")`` do.
 
-    import models
+    from suite import models
     models.list_models(pretrained=True)               # the names that have weights
     net = models.create("minivggnet", pretrained=True)
     probs = net.predict(uint8_images)                 # (N, 32, 32, 3) uint8 -> (N, 10) probabilities
 
 A name has weights when ``weights/<name>.weights.h5`` and its sidecar
-``weights/<name>.json`` (``suite.sidecar``) are both in the checkout. The sidecar says
+``weights/<name>.json`` (``suite.weights.sidecar``) are both in the checkout. The sidecar says
 which registry model and knobs the weights belong to and the input scaling they were
 trained with; the returned model has that scaling built in, so it takes raw uint8 images.
 """
 
-import difflib
 from pathlib import Path
 
-from suite.errors import UserError
+from suite.core.errors import UserError
+from suite.core.paths import WEIGHTS
+from suite.core.registry import did_you_mean
+from suite.data.preprocessing import input_scaling, wrap
+from suite.models.registry import builder_params
+from suite.weights.formats import load_weights_file
+from suite.weights.sidecar import read_sidecar, sidecar_path
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+WEIGHTS_DIR = WEIGHTS
 SUFFIX = ".weights.h5"
 
 
@@ -33,8 +38,7 @@ def pretrained_weights(name):
     """The path of the shipped weights called ``name``; UserError listing those that exist."""
     available = list_pretrained()
     if name not in available:
-        close = difflib.get_close_matches(str(name), available, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, available)
         listed = ", ".join(available) if available else f"none (no *{SUFFIX} with a sidecar in {WEIGHTS_DIR})"
         raise UserError(f"no pretrained weights named {name!r}{hint}; pretrained weights exist for: {listed}")
     return WEIGHTS_DIR / f"{name}{SUFFIX}"
@@ -53,8 +57,6 @@ def load_pretrained(name, build, **params):
 def load_wrapped(path, build, **params):
     """``(model, sidecar)``: ``load_with_sidecar``'s network with its input scaling built in
     (uint8 images in, class probabilities out)."""
-    from suite.preprocessing import input_scaling, wrap
-
     net, sidecar = load_with_sidecar(path, build, **params)
     return wrap(net, input_scaling(sidecar["preprocessing"], Path(path).parent)), sidecar
 
@@ -63,11 +65,6 @@ def load_with_sidecar(path, build, **params):
     """``(network, sidecar)``: the registry network that the sidecar beside the weights file
     ``path`` names, built by ``build`` and loaded with those weights (``params`` as in
     ``load_pretrained``). The sidecar is checked to hold the input scaling."""
-    from suite.legacy_weights import load_weights_file
-    from suite.sidecar import read_sidecar, sidecar_path
-
-    from models.registry import builder_params
-
     sidecar = read_sidecar(path)
     knobs = dict(sidecar["model"].get("params") or {})
     defaults = builder_params(sidecar["model"]["name"])

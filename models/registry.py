@@ -1,8 +1,8 @@
 """The model registry: builders register themselves by name, ``create`` builds by name.
 
-    from models import create, list_models
-    model = create("resnet20", num_classes=10)
-    model = create("allcnn_c", pretrained=True)    # shipped weights, uint8 in, probabilities out
+    from suite import models
+    model = models.create("resnet20", num_classes=10)
+    model = models.create("allcnn_c", pretrained=True)    # shipped weights (models/pretrained.py)
 
 A builder is a function ``(input_shape=(32, 32, 3), num_classes=10, **knobs) ->
 keras.Model``, decorated with ``@register``. Its keyword arguments are the knobs a
@@ -10,44 +10,16 @@ config may set under ``model.params``; ``builder_params(name)`` lists them with 
 defaults so that configs are checked before anything is built.
 """
 
-import difflib
 import inspect
 import re
 
-from suite.errors import UserError
-from suite.rules import KINDS, fits_default
+from suite.core.errors import UserError
+from suite.core.registry import Registry
+from suite.core.rules import KINDS, fits_default
 
-_BUILDERS = {}
-
-
-def register(fn=None, *, name=None):
-    """Register a builder under its function name (or ``name``)."""
-
-    def wrap(f):
-        key = name or f.__name__
-        if key in _BUILDERS:
-            raise ValueError(f"model {key!r} is registered twice")
-        _BUILDERS[key] = f
-        return f
-
-    return wrap(fn) if fn is not None else wrap
-
-
-def list_models(pretrained=False):
-    """The registered model names, sorted; with ``pretrained=True`` only those whose
-    weights ship in ``weights/`` (``models.pretrained``)."""
-    if pretrained:
-        from models.pretrained import list_pretrained
-        return [n for n in list_pretrained() if n in _BUILDERS]
-    return sorted(_BUILDERS)
-
-
-def get_builder(name):
-    if name not in _BUILDERS:
-        close = difflib.get_close_matches(str(name), _BUILDERS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise UserError(f"unknown model {name!r}{hint}; available: {', '.join(list_models())}")
-    return _BUILDERS[name]
+MODELS = Registry("model", sort=True)
+register = MODELS.register
+get_builder = MODELS.get
 
 
 def builder_params(name):
@@ -60,16 +32,8 @@ def builder_params(name):
     }
 
 
-def create(name, pretrained=False, **params):
-    """Build the model registered as ``name`` with the given knobs.
-
-    ``pretrained=True`` returns it with the weights that ship under that name
-    (``models.pretrained``), wrapped so that it takes uint8 images and returns class
-    probabilities.
-    """
-    if pretrained:
-        from models.pretrained import load_pretrained
-        return load_pretrained(name, create, **params)
+def build(name, **params):
+    """The model registered as ``name``, built with the given knobs (checked first)."""
     builder = get_builder(name)
     defaults = builder_params(name)
     unknown = sorted(set(params) - set(defaults))

@@ -18,7 +18,7 @@ Reported CIFAR-10 test accuracy (He et al. 2015, Table 6, option A): 0.27M 91.25
 0.46M 92.49%, 0.66M 92.83%, 0.85M 93.03%, 1.7M 93.57% (best of 5, mean 93.39%);
 pre-activation ResNet-110: 93.63% (He et al. 2016, Table 3, *recalled*).
 
-Ablation knobs (``models.common``): ``activation``, ``kernel_initializer`` (also the
+Ablation knobs (``suite.models.common``): ``activation``, ``kernel_initializer`` (also the
 classifier's, He-normal as the convs by default), ``batch_norm`` (off: every BN goes and
 the convs get biases), ``downsample`` (``pool``: 2x2 max pooling before the first block
 of stages 2 and 3, whose convs then keep stride 1), ``head`` and ``dropout`` (before the
@@ -27,10 +27,10 @@ classifier).
 
 import keras
 
-from models.common import apply, check_knobs, check_rate, classifier_head, conv, head_layer, maybe_batch_norm, \
-    maybe_dropout, model_input
-from models.registry import register
-from suite.errors import UserError
+from suite.core.errors import UserError
+from suite.models.common import (apply, check_knobs, check_rate, classifier_head, conv, head_layer, maybe_batch_norm,
+                                 maybe_dropout, model_input)
+from suite.models.registry import register
 
 VALID_DEPTHS = "6n+2 for n >= 1: 8, 14, 20, 32, 44, 56, 110, ..."
 

@@ -3,15 +3,15 @@
 
 ``shallownet``: Conv32 3x3 same, ReLU -> Flatten -> Dense(classes) -> softmax.
 328,586 parameters (10 classes, 32x32x3). The study reports about 60% CIFAR-10 test
-accuracy (*recalled*). Ablation knobs (``models.common``): ``activation``,
+accuracy (*recalled*). Ablation knobs (``suite.models.common``): ``activation``,
 ``kernel_initializer``, ``batch_norm``, ``head``, ``dropout``; it has no down-sampling.
 """
 
 import keras
 
-from models.common import apply, check_knobs, check_rate, classifier_head, conv, head_layer, maybe_batch_norm, \
-    maybe_dropout, model_input
-from models.registry import register
+from suite.models.common import (apply, check_knobs, check_rate, classifier_head, conv, head_layer, maybe_batch_norm,
+                                 maybe_dropout, model_input)
+from suite.models.registry import register
 
 
 @register

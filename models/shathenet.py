@@ -16,11 +16,10 @@ ReLU -> Dense(classes) -> softmax.
   [two Conv 3x3 -> MP] with 64, 64, 128, 128 filters, all 'valid'; Dense512. 941,738
   parameters; needs ``input_size`` >= 160.
 
-Counts for 10 classes. The README at 4055bca reports CIFAR-10 accuracy 60% (v1.0, 17K),
-76% (v1.1, 1.25M) and 83% for a 930K "v1.2"; an earlier README (07e14e8) lists 59% for
-v1.0 and 74% for the 1.25M model.
+Counts for 10 classes. The source's README (4055bca) reports CIFAR-10 accuracy 60% (v1.0),
+76% (v1.1) and 83% for a 930K "v1.2".
 
-Ablation knobs (``models.common``): ``activation``, ``kernel_initializer``
+Ablation knobs (``suite.models.common``): ``activation``, ``kernel_initializer``
 (``truncated_normal`` on the convs, as the source; its dense layers keep Keras' default),
 ``batch_norm`` (after each conv and the hidden dense layer), ``downsample`` (``stride``:
 each pooling folded into the conv before it, whose stride doubles), ``head`` and
@@ -31,10 +30,10 @@ import math
 
 import keras
 
-from models.common import apply, check_knobs, check_rate, conv, dense, head_layer, maybe_batch_norm, maybe_dropout, \
-    model_input, softmax_output
-from models.registry import register
-from suite.errors import UserError
+from suite.core.errors import UserError
+from suite.models.common import (apply, check_knobs, check_rate, conv, dense, head_layer, maybe_batch_norm,
+                                 maybe_dropout, model_input, softmax_output)
+from suite.models.registry import register
 
 UPSAMPLING = ("nearest", "bilinear")
 

@@ -1,1 +1,15 @@
-"""Config, data, runtime and reporting code shared by train.py and evaluate.py."""
+"""The CIFAR-10 CNN suite: one package in layers, each importing only from those before it::
+
+    core -> data -> weights -> models -> analysis -> training -> callbacks -> config -> workflows -> commands
+
+``docs/architecture.md`` says what each layer holds; ``tests/test_architecture.py`` keeps the
+order. ``models`` and ``callbacks`` are the checkout's top-level folders of those names, which
+pyproject.toml installs as ``suite.models`` and ``suite.callbacks``.
+"""
+
+from pathlib import Path
+
+# Run from a checkout that was never installed, the two folders are found beside this one.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+if (_CHECKOUT / "models" / "registry.py").is_file():
+    __path__.append(str(_CHECKOUT))

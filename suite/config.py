@@ -1,10 +1,10 @@
 """Experiment configs: YAML files with ``base:`` inheritance and ``--set`` overrides,
 validated in full before anything is built.
 
-Every setting is declared once, with its default, its rule (``suite.rules``) and its
+Every setting is declared once, with its default, its rule (``suite.core.rules``) and its
 help: the fixed ones in ``SETTINGS`` below, the keys of the ``optimizer``, ``schedule``
-and ``augment`` sections by the functions registered in ``suite.optim``,
-``suite.schedules`` and ``suite.augment`` (their keyword-only parameters). ``DEFAULTS``
+and ``augment`` sections by the functions registered in ``suite.training.optim``,
+``suite.training.schedules`` and ``suite.data.augment`` (their keyword-only parameters). ``DEFAULTS``
 is derived from both. A config file only states what differs. ``load_config`` resolves
 a file into a plain nested dict (every key present, every value checked) that
 ``dump_config`` writes back as YAML: that resolved file, given to ``train.py --config``,
@@ -14,19 +14,20 @@ Any problem raises ``UserError`` with one line that names the file (or ``--set``
 the dotted key, or the line for YAML syntax errors.
 """
 
-import difflib
 import os
 from pathlib import Path
 
 import yaml
 
-from suite import rules
-from suite.augment import AUGMENTATIONS
-from suite.errors import UserError
-from suite.keyvalue import parse_items
-from suite.optim import OPTIMIZERS
-from suite.rules import REQUIRED, Setting
-from suite.schedules import SCHEDULES
+from suite.core import rules
+from suite.core.errors import UserError
+from suite.core.keyvalue import parse_items
+from suite.core.registry import did_you_mean
+from suite.core.rules import REQUIRED, Setting
+from suite.data.augment import AUGMENTATIONS
+from suite.data.cifar10 import check_source
+from suite.training.optim import OPTIMIZERS
+from suite.training.schedules import SCHEDULES
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
 VALIDATION = rules.Rule(lambda v: v == "test" or (rules.is_number(v) and 0 < v < 1), "'test' or a fraction in (0, 1)")
@@ -61,9 +62,9 @@ SETTINGS = {
         "zca_bias": Setting(0.1, rules.POSITIVE, "zca: added to the covariance's eigenvalues (pylearn2's "
                                                  "filter_bias)"),
     },
-    "augment": {},  # the keys of suite.augment's functions
-    "optimizer": {  # and the keys of the chosen suite.optim function
-        "name": Setting("sgd", rules.choice(OPTIMIZERS.names), "a function registered in suite.optim"),
+    "augment": {},  # the keys of suite.data.augment's functions
+    "optimizer": {  # and the keys of the chosen suite.training.optim function
+        "name": Setting("sgd", rules.choice(OPTIMIZERS.names), "a function registered in suite.training.optim"),
         "lr": Setting(0.01, rules.POSITIVE, "initial learning rate"),
         "weight_decay": Setting(0.0, rules.NON_NEGATIVE, "the papers' coefficient: gradient += weight_decay * w"),
         "weight_decay_mode": Setting("auto", rules.choice("auto", "l2", "decoupled", "coupled"),
@@ -76,12 +77,12 @@ SETTINGS = {
         "train_epochs": Setting({}, rules.PATTERN_EPOCHS,
                                 "variables (path patterns) updated only in the first N epochs, e.g. {'whiten/bias': 3}"),
         "lookahead_every": Setting(0, rules.Rule(lambda v: rules.is_int(v) and v >= 0, "an integer >= 0"),
-                                   "lookahead: slow weights updated every N steps; 0: off (suite.param_groups)"),
+                                   "lookahead: slow weights updated every N steps; 0: off (suite.training.param_groups)"),
         "lookahead_decay": Setting(0.0, rules.UNIT, "lookahead: slow weights keep decay * (t/T)**power of themselves"),
         "lookahead_power": Setting(1.0, rules.NON_NEGATIVE, "lookahead: the power of the decay's ramp"),
     },
-    "schedule": {  # and the keys of the chosen suite.schedules function
-        "name": Setting("constant", rules.choice(SCHEDULES.names), "a function registered in suite.schedules"),
+    "schedule": {  # and the keys of the chosen suite.training.schedules function
+        "name": Setting("constant", rules.choice(SCHEDULES.names), "a function registered in suite.training.schedules"),
     },
     "training": {
         "epochs": Setting(REQUIRED, rules.count, "epochs to train"),
@@ -111,7 +112,7 @@ SETTINGS = {
         "cpu_devices": Setting(1, rules.count, "split the CPU into this many logical devices (tests the multi-device path)"),
         "threads": Setting(None, rules.OPTIONAL_COUNT, "TF intra-op threads; null: TF's choice"),
         "steps_per_execution": Setting("auto", rules.AUTO_OR_COUNT,
-                                       "training steps per call of the compiled step; auto: see suite.runtime"),
+                                       "training steps per call of the compiled step; auto: see suite.training.runtime"),
         "augment_in": Setting("auto", rules.choice("auto", "input", "model"),
                               "where flip-and-crop runs: auto (input under TensorFlow, model elsewhere), input, model"),
     },
@@ -288,9 +289,7 @@ def load_config(path, overrides=()):
 
 def _unknown(key, candidates, where):
     leaf = key.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, list(candidates), n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return UserError(f"{where}: {key}: unknown key{hint}")
+    return UserError(f"{where}: {key}: unknown key{did_you_mean(leaf, candidates)}")
 
 
 def _checked(setting, value, dotted, where):
@@ -369,13 +368,12 @@ def _check_sections(cfg, where):
     if cfg["data"]["source"] == "sample" and cfg["data"]["path"]:
         raise UserError(f"{where('data.path')}: data.path: the sample has no path; drop data.path or use source: cifar10")
     if cfg["data"]["path"]:
-        from suite.data import check_source
         check_source(cfg["data"]["path"], f"{where('data.path')}: data.path")
     _check_model(cfg["model"], where)
 
 
 def _check_model(model, where):
-    from models import builder_params
+    from suite.models import builder_params  # lazy: keeps TensorFlow unloaded until a config is checked against a model
     try:
         knobs = builder_params(model["name"])
     except UserError as e:  # the registry's unknown-model message, did-you-mean included

@@ -16,7 +16,7 @@ data without saying so fails on every machine, not only on one without the data.
 marked fast may not ask for it.
 
 The data is looked up once the tests are collected, and only if a selected test asks for
-it, the way ``train.py`` does (``suite.data.resolve_source``): ``$CIFAR10_PATH`` (CI sets it
+it, the way ``train.py`` does (``suite.data.cifar10.resolve_source``): ``$CIFAR10_PATH`` (CI sets it
 to ``../shared/data/cifar-10-batches-py``; a ``.tar.gz`` or ``.npz`` there is first written
 out as python batches), else Keras' cache (``~/.keras/datasets/cifar-10-batches-py``, or
 Keras 3's ``cifar-10-batches-py-target/cifar-10-batches-py``), else Keras' download on a
@@ -42,13 +42,13 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from suite.cpu import choose_onednn  # noqa: E402
+from suite.core.cpu import choose_onednn  # noqa: E402
 
 choose_onednn()  # TensorFlow's CPU kernels as train.py chooses them, before a test module imports it
 
-from suite.data import (CLASS_NAMES, KERAS3_CACHE, KERAS_CACHE, TEST_BATCH, TRAIN_BATCHES, check_source,  # noqa: E402
+from suite.data.cifar10 import (CLASS_NAMES, KERAS3_CACHE, KERAS_CACHE, TEST_BATCH, TRAIN_BATCHES, check_source,  # noqa: E402
                         keras_cache, keras_download, load_cifar10, resolve_source)
-from suite.errors import UserError  # noqa: E402
+from suite.core.errors import UserError, run_cli  # noqa: E402
 
 # Keras' download sets no timeout: a network that drops packets would hold the session
 # for minutes before the first test. This bounds every connect and every read.
@@ -74,7 +74,7 @@ def cifar_folder():
         os.environ["CIFAR10_PATH"] = os.path.abspath(os.environ["CIFAR10_PATH"])
     path = resolve_source()
     if path is None:
-        from suite.quiet import import_keras
+        from suite.core.quiet import import_keras
         import_keras()
         try:
             with socket_timeout(DOWNLOAD_TIMEOUT_S):
@@ -200,10 +200,19 @@ def umask():
     os.umask(previous)
 
 
+def train_main(argv, extra_callbacks):
+    """``python train.py ARGV``'s exit code, with ``extra_callbacks`` before the suite's own
+    (``suite.workflows.train.run``'s hook)."""
+    from suite.commands.train import parse_args
+    from suite.workflows.train import run
+
+    return run_cli(lambda args: run(args, extra_callbacks), parse_args(argv))
+
+
 def train_run(out_dir, *sets, config="configs/quickstart.yaml", name=None, extra=()):
     """Run train.py in this process on a real-data subset, with the ``--set``s and the
     ``extra`` arguments; return (exit code, run folder)."""
-    import train
+    from suite.commands import train
 
     out_dir = Path(out_dir)
     args = ["--config", str(REPO / config), "--set", f"output.dir={out_dir}", "--set", "training.verbose=0", *extra]

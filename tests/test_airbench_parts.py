@@ -9,13 +9,13 @@ import pytest
 import keras
 from keras import ops
 
-import models
-from models.airbench import PartialDirac, WhiteningConv
-from suite.param_groups import Extras, extend
-from suite.pipeline import Batches, EpochCounter, tf_batches
-from suite.preprocessing import ALTERNATING, RandomFlipCrop
-from suite.schedules import LinearWarmupDecay
-from suite.tta import combine, views
+from suite import models
+from suite.models.airbench import PartialDirac, WhiteningConv
+from suite.training.param_groups import Extras, extend
+from suite.data.pipeline import Batches, EpochCounter, tf_batches
+from suite.data.preprocessing import ALTERNATING, RandomFlipCrop
+from suite.training.schedules import LinearWarmupDecay
+from suite.analysis.tta import combine, views
 
 pytestmark = pytest.mark.fast
 
@@ -89,7 +89,7 @@ def test_a_time_limited_variable_stops_with_its_momentum():
 
 
 def test_a_pattern_that_matches_nothing_is_one_line():
-    from suite.errors import UserError
+    from suite.core.errors import UserError
     opt = extend(keras.optimizers.SGD(0.1), Extras(lr_scale={"*gamma": 2.0}))
     with pytest.raises(UserError, match=r"optimizer.lr_scale: '\*gamma' matches no trained variable"):
         opt.build(variables())

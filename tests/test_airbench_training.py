@@ -44,7 +44,7 @@ def weights_of(path):
 def test_a_resumed_run_is_bit_exact_with_every_trick(tmp_path, cifar_dir):
     """3 epochs straight == 2, stop, resume: the slow weights, the frozen whitening bias,
     the learning-rate groups and the alternating flip all continue where they were."""
-    import train
+    from suite.commands import train
 
     sets = [*SMALL, "training.epochs=3", "training.deterministic=true", "optimizer.lookahead_every=3",
             "optimizer.train_epochs={whiten/bias: 2}"]

@@ -1,4 +1,4 @@
-"""Files written atomically (``suite.atomic``): their temporary names and folders follow the
+"""Files written atomically (``suite.core.atomic``): their temporary names and folders follow the
 umask, and each rename into place is followed by a sync of its folder."""
 
 import os
@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from conftest import mode
-from suite.atomic import atomic_path, temporary_dir, write_json
+from suite.core.atomic import atomic_path, temporary_dir, write_json
 
 pytestmark = pytest.mark.fast
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import compare
+from suite.commands import compare
 from conftest import train_run
 
 LR0 = 0.01  # configs/quickstart.yaml
@@ -34,8 +34,8 @@ def _interrupt_at_epoch(stop_before):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, cifar_dir):
     """{label: run folder} of the two runs, both in one folder (``root``), as in outputs/."""
-    import train
-    from callbacks import StopOnSignal
+    from suite.commands import train
+    from suite.callbacks import StopOnSignal
 
     root = tmp_path_factory.mktemp("outputs")
     common = ("data.source=cifar10", "data.subset=20", "data.test_subset=10", "schedule.name=step",
@@ -85,10 +85,10 @@ def lines_by_gid(fig):
 
 
 def test_curves_figure_plots_each_runs_history(runs, tmp_path, monkeypatch, capsys):
-    import suite.plots
+    import suite.analysis.plots
     figures = []
-    real = suite.plots.plot_runs
-    monkeypatch.setattr(suite.plots, "plot_runs", lambda *a, **k: figures.append(real(*a, **k)) or figures[-1])
+    real = suite.analysis.plots.plot_runs
+    monkeypatch.setattr(suite.analysis.plots, "plot_runs", lambda *a, **k: figures.append(real(*a, **k)) or figures[-1])
     root = next(iter(runs.values())).parent
     out = tmp_path / "figs" / "overlay.png"
 
@@ -130,7 +130,7 @@ def test_curves_labels_and_default_output(runs, tmp_path, monkeypatch, capsys):
 
 
 def test_series_resumed_and_gappy_histories():
-    from suite.plots import plot_runs, series
+    from suite.analysis.plots import plot_runs, series
 
     # an epoch written twice (the last row wins), out of order, a missing and a NaN value
     history = {"epoch": [1, 2, 3, 2, 3, 4], "loss": [4.0, 3.0, 2.5, 2.9, 2.4, None],

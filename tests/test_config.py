@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import train
+from suite.commands import train
 from suite.config import dump_config, load_config
-from suite.errors import UserError
+from suite.core.errors import UserError
 
 pytestmark = pytest.mark.fast
 
@@ -132,7 +132,7 @@ def test_an_error_in_a_base_names_the_base_file(tmp_path):
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_validates_builds_its_model_and_reloads_resolved(tmp_path, path):
-    import models
+    from suite import models
 
     cfg = load_config(path)
     net = models.create(cfg["model"]["name"], **cfg["model"]["params"])

@@ -1,4 +1,4 @@
-"""suite.cpu: reading /proc/cpuinfo, the oneDNN choice and the header's CPU line."""
+"""suite.core.cpu: reading /proc/cpuinfo, the oneDNN choice and the header's CPU line."""
 
 import os
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from suite.cpu import ENV, CpuFacts, OnednnChoice, cpu_line, decide_onednn, parse_cpuinfo
+from suite.core.cpu import ENV, CpuFacts, OnednnChoice, cpu_line, decide_onednn, parse_cpuinfo
 
 pytestmark = pytest.mark.fast
 
@@ -123,7 +123,7 @@ def test_header_line_says_what_tensorflow_says():
 
 def test_import_keras_sets_the_variable_before_tensorflow_starts():
     """In a fresh process on this machine: the variable is as decided, and TensorFlow agrees."""
-    code = ("import os; from suite import cpu; from suite.quiet import import_keras; import_keras(); "
+    code = ("import os; from suite.core import cpu; from suite.core.quiet import import_keras; import_keras(); "
             "c = cpu.choose_onednn(); print(os.environ.get(cpu.ENV), c.set_to, c.on, cpu.tensorflow_onednn())")
     env = {k: v for k, v in os.environ.items() if k != ENV}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import batch_bytes
-from suite import data as datasets, safe_pickle
-from suite.data import TRAIN_BATCHES, channel_stats, load_cifar10, prepare, stratified_indices, stratified_split
+from suite.data import cifar10 as datasets
+from suite.core import safe_pickle
+from suite.data.cifar10 import TRAIN_BATCHES, channel_stats, load_cifar10, prepare, stratified_indices, stratified_split
 from suite.config import DEFAULTS
-from suite.preprocessing import RandomFlipCrop, Standardize
+from suite.data.preprocessing import RandomFlipCrop, Standardize
 from test_hostile_files import one_line_error, tarball
 
 
@@ -168,7 +169,7 @@ def test_training_input_serves_each_epoch_in_its_seeded_order(cifar, backend):
     """Both feeders (tf.data under TensorFlow, the PyDataset elsewhere) give epoch e the
     order ``epoch_order(seed, e)``, from the first epoch they are started at, across epochs,
     called as ``fit`` calls them."""
-    from suite.pipeline import epoch_order, training_input
+    from suite.data.pipeline import epoch_order, training_input
 
     x, y = cifar.x_test[:50], cifar.y_test[:50]
     data, steps, callbacks = training_input(x, y, 16, seed=3, first_epoch=5, one_hot=False, backend=backend)
@@ -206,7 +207,7 @@ def test_flip_crop_in_the_tf_data_input_is_seeded_per_epoch_and_step(cifar):
     """Under TensorFlow the input pipeline flips and crops uint8 batches, padding with the
     fill colour; the draws depend only on (seed, epoch, step), so a pipeline started at
     epoch 5 (a resumed run) serves exactly the batches an earlier-started one does."""
-    from suite.pipeline import EpochCounter, tf_batches
+    from suite.data.pipeline import EpochCounter, tf_batches
 
     x, y = cifar.x_train[:48], np.arange(48).astype("int32")  # labels name the source image
     layer = RandomFlipCrop(4, flip=True, fill=(125, 123, 114), seed=0)

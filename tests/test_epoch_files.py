@@ -5,10 +5,10 @@ import time
 import keras
 import numpy as np
 
-import models
-from callbacks import training_monitor
-from callbacks.checkpoints import BestCheckpoint
-from suite.preprocessing import standardize, wrap
+from suite import models
+from suite.callbacks import training_monitor
+from suite.callbacks.checkpoints import BestCheckpoint
+from suite.data.preprocessing import standardize, wrap
 
 
 def test_best_checkpoint_is_keras_own_file_written_atomically(fixed_batch, tmp_path):

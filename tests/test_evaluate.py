@@ -11,10 +11,11 @@ import h5py
 import numpy as np
 import pytest
 
-import evaluate
+from suite.commands import evaluate
 from conftest import REPO
-from suite import legacy_weights
-from suite.errors import UserError
+from suite.weights import formats as legacy_weights
+from suite.core.errors import UserError
+from suite.workflows.evaluate import training_images
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LEGACY_IMAGES = 300
@@ -110,8 +111,8 @@ def tiny_expected(tiny_run, cifar):
     """What Keras itself says about tiny_run's best weights on the first 500 test images."""
     import keras
 
-    import models
-    from suite.preprocessing import input_scaling, wrap
+    from suite import models
+    from suite.data.preprocessing import input_scaling, wrap
     side = json.loads((tiny_run / "best.json").read_text())
     net = models.create(side["model"]["name"], **side["model"]["params"])
     net.load_weights(str(tiny_run / "best.weights.h5"))
@@ -125,8 +126,8 @@ def tiny_expected(tiny_run, cifar):
 @pytest.fixture(scope="session")
 def legacy_file(tmp_path_factory, cifar):
     """allcnn_c_study with known random weights, written as a Keras 2 file, and its predictions."""
-    import models
-    from suite.preprocessing import standardize, wrap
+    from suite import models
+    from suite.data.preprocessing import standardize, wrap
     net = models.create("allcnn_c_study")
     he_random_weights(net, seed=2015)
     path = tmp_path_factory.mktemp("legacy") / "all_cnn_weights_test.hdf5"
@@ -146,7 +147,7 @@ def test_progress_is_shown_while_predicting(tiny_run, tmp_path, capsys):
 
 
 def test_progress_bar_on_a_terminal(monkeypatch, capsys):
-    from suite.predict import Progress
+    from suite.analysis.inference import Progress
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     bar = Progress(300)
     for done in (100, 200, 300):
@@ -201,7 +202,7 @@ def test_run_writes_the_whole_report(tiny_run, tiny_expected, cifar, tmp_path, c
 def test_run_matches_the_runs_own_test_figures(tiny_run, cifar, tmp_path, capsys):
     """Like for like: the run evaluated its best weights on a stratified test subset; so do we."""
     from suite.config import load_config
-    from suite.data import stratified_indices
+    from suite.data.cifar10 import stratified_indices
     cfg = load_config(tiny_run / "config.yaml")
     idx = stratified_indices(cifar.y_test, cfg["data"]["test_subset"], cfg["training"]["seed"])
     subset = tmp_path / "test_subset.npz"
@@ -248,11 +249,11 @@ def test_standardize_statistics_are_the_ones_training_used(cifar):
     import argparse
 
     from suite.config import load_config
-    from suite.data import prepare
+    from suite.data.cifar10 import prepare
     cfg = load_config(REPO / "configs/quickstart.yaml",
                       ["data.source=cifar10", "data.subset=40", "data.validation=0.25", "data.normalize=standardize"])
     args = argparse.Namespace(data="cifar10", data_path=None)
-    x, _ = evaluate.training_images(cfg, cifar, args)
+    x, _ = training_images(cfg, cifar, args)
     splits = prepare(cfg["data"], cfg["training"]["seed"])
     assert (x == splits.x_train).all() and len(x) == 300
 
@@ -277,7 +278,7 @@ def test_legacy_round_trip_predicts_as_the_original(legacy_file, cifar, tmp_path
 def test_legacy_loader_agrees_with_keras_and_reads_every_layout(tmp_path):
     """Whole-model files, chunked layer_names and Theano kernels load to the original weights;
     and Keras 3's own reader of Keras 2 files loads the test's file to the same weights."""
-    import models
+    from suite import models
     net = models.create("lenet")
     he_random_weights(net, seed=1)
     want = net.get_weights()
@@ -298,7 +299,7 @@ def test_legacy_loader_agrees_with_keras_and_reads_every_layout(tmp_path):
 
 
 def test_legacy_count_and_missing_dataset_errors(legacy_file, tmp_path):
-    import models
+    from suite import models
     path, _ = legacy_file
     short = tmp_path / "short.h5"
     shutil.copy(path, short)
@@ -328,7 +329,7 @@ def test_keras3_weights_of_another_architecture(tiny_run, tmp_path, capsys):
 
 def test_keras_load_weights_errors_become_one_line(tiny_run):
     """Without the shape check first, Keras' own multi-line error is caught and rephrased."""
-    import models
+    from suite import models
     with pytest.raises(UserError) as e:
         legacy_weights.load_keras3(models.create("lenet"), tiny_run / "best.weights.h5", check_first=False)
     message = str(e.value)

@@ -10,11 +10,12 @@ import textwrap
 import numpy as np
 import pytest
 
-import export
-import models
+from suite.commands import export
+from suite import models
 from conftest import train_run
-from models.pretrained import load_with_sidecar
-from suite.preprocessing import input_scaling, wrap
+from suite.models.pretrained import load_with_sidecar
+from suite.data.preprocessing import input_scaling, wrap
+from suite.workflows.export import portable_copy
 
 # Loads the .keras file with every module of the suite made unimportable.
 KERAS_ONLY = textwrap.dedent("""
@@ -82,7 +83,7 @@ def test_an_existing_folder_is_not_touched(tmp_path, capsys):
 def test_portable_copy_has_only_keras_layers(name):
     net = models.create(name)
     assert any(not type(layer).__module__.startswith("keras") for layer in net.layers)
-    copy = export.portable_copy(net)
+    copy = portable_copy(net)
     assert all(type(layer).__module__.startswith("keras") for layer in copy.layers)
     assert "suite>" not in json.dumps(copy.get_config())
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from conftest import NO_DATA, REPO
-from suite import data
-from suite.errors import UserError
+from suite.data import cifar10 as data
+from suite.core.errors import UserError
 
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens there
 NEEDS_DATA = "tests/test_data.py::test_real_data_layout_and_statistics"

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-import evaluate
+from suite.commands import evaluate
 from conftest import REPO, train_run
 
 REPO_CONFIG = REPO / "configs" / "quickstart.yaml"
@@ -95,7 +95,7 @@ def test_weights_of_another_architecture_without_a_sidecar_are_refused(tmp_path,
 def test_a_stopped_fine_tune_resumes_with_its_layers_still_frozen(tiny_run, tmp_path, capsys):
     sets = [*BASE, "training.epochs=2", f"model.init={tiny_run / 'final.weights.h5'}", "model.freeze=[conv2d]",
             "data.classes=[cat, dog]"]
-    import train
+    from suite.commands import train
     args = ["--config", str(REPO_CONFIG), "--stop-after", "1"] + [a for x in [*sets, f"output.dir={tmp_path}"]
                                                                   for a in ("--set", x)]
     assert train.main(args) == 0

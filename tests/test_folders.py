@@ -1,4 +1,4 @@
-"""New folders and file names (``suite.folders``): a run or report folder appears whole,
+"""New folders and file names (``suite.core.folders``): a run or report folder appears whole,
 never under a name already taken, with the umask's permissions; one that cannot be made is
 one line, before any training."""
 
@@ -6,11 +6,12 @@ import os
 
 import pytest
 
-import train
+from suite.commands import train
 from conftest import REPO, train_run
 from suite.config import load_config
-from suite.errors import UserError
-from suite.folders import new_file_name, new_folder
+from suite.core.errors import UserError
+from suite.core.folders import new_file_name, new_folder
+from suite.workflows.train import new_run_dir
 
 pytestmark = pytest.mark.fast
 
@@ -38,9 +39,9 @@ def test_new_folders_never_reuse_a_name_and_honour_the_umask(tmp_path):
 
 def test_an_existing_run_folder_is_never_reused(tmp_path):
     cfg = load_config(REPO / "configs/shallownet.yaml", ["name=same", f"output.dir={tmp_path}"])
-    first = train.new_run_dir(cfg)
+    first = new_run_dir(cfg)
     (first / "keep.txt").write_text("precious")
-    second = train.new_run_dir(cfg)
+    second = new_run_dir(cfg)
     assert first != second and (first / "keep.txt").read_text() == "precious"
     assert (second / "config.yaml").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 

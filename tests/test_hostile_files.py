@@ -16,10 +16,11 @@ import pytest
 from PIL import Image
 
 from conftest import batch_bytes, write_batches
-from suite import data as datasets, safe_pickle
-from suite.data import SAMPLE_PATH, load_cifar10
-from suite.errors import UserError
-from suite.images import MAX_PIXELS, open_image
+from suite.data import cifar10 as datasets
+from suite.core import safe_pickle
+from suite.data.cifar10 import SAMPLE_PATH, load_cifar10
+from suite.core.errors import UserError
+from suite.core.images import MAX_PIXELS, open_image
 
 pytestmark = pytest.mark.fast
 

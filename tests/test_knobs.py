@@ -1,12 +1,12 @@
-"""The ablation knobs every family shares (``models.common``): the defaults build the
+"""The ablation knobs every family shares (``suite.models.common``): the defaults build the
 published networks, and each knob changes what it says and nothing it should not."""
 
 import keras
 import numpy as np
 import pytest
 
-from models import builder_params, create, list_models
-from suite.errors import UserError
+from suite.models import builder_params, create, list_models
+from suite.core.errors import UserError
 
 # count_params() of every model at its defaults: the README's models table.
 PUBLISHED_COUNTS = {

@@ -10,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from models import builder_params, create, list_models
-from models.registry import get_builder
-from models.common import kernel_l2
-from suite.errors import UserError
+from suite.models import builder_params, create, list_models
+from suite.models.registry import get_builder
+from suite.models.common import kernel_l2
+from suite.core.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -179,7 +179,7 @@ def test_bad_knob_values_are_user_errors(name, params, match):
 # starts at exactly ln(10) but far from halved; ShatheNet v1.2 at 160 px is as slow and
 # costs 1.5 s a step. The BN nets halve it within a few steps. Steps run eagerly: a
 # handful of them costs less than tracing a 110-layer graph.
-FAMILY_PLAN = {"models.allcnn": (30, 0.95), "models.resnet": (6, 0.5)}
+FAMILY_PLAN = {"suite.models.allcnn": (30, 0.95), "suite.models.resnet": (6, 0.5)}
 PLAN = {"minivggnet": (10, 0.5), "shathenet_v1_0": (60, 0.5), "shathenet_v1_2": (8, 0.9),
         "resnet": (12, 0.5)}  # pre-activation starts lower (about 2.4 against 3.7-8)
 
@@ -207,7 +207,7 @@ def test_overfits_a_fixed_real_batch(name, fixed_batch):
 JAX_SCRIPT = textwrap.dedent("""
     import keras, numpy as np
     assert keras.backend.backend() == "jax", keras.backend.backend()
-    from models import create
+    from suite.models import create
     rng = np.random.default_rng(0)
     x = rng.random((8, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, 8)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, train_run
-from suite.cluster import loopback_tf_configs
+from suite.training.cluster import loopback_tf_configs
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-import models
+from suite import models
 from conftest import train_run
 from suite.config import DEFAULTS
-from suite.optim import build_optimizer, l2_for_model
+from suite.training.optim import build_optimizer, l2_for_model
 
 
 def config(**optimizer):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import models
-import predict
+from suite import models
+from suite.commands import predict
 
 N = 12
 

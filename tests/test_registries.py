@@ -7,12 +7,14 @@ import re
 import numpy as np
 import pytest
 
-import train
-from suite import reports, rules
+from suite.commands import train
+from suite.analysis import reports
+from suite.core import rules
 from suite.config import DEFAULTS, SETTINGS, dump_config, load_config
-from suite.errors import UserError
-from suite.optim import OPTIMIZERS, build_optimizer
-from suite.schedules import SCHEDULES, build_schedule, learning_rate_at
+from suite.core.errors import UserError
+from suite.core.registry import Registry
+from suite.training.optim import OPTIMIZERS, build_optimizer
+from suite.training.schedules import SCHEDULES, build_schedule, learning_rate_at
 
 pytestmark = pytest.mark.fast
 
@@ -91,7 +93,10 @@ def test_a_registered_report_adds_its_lines_and_metrics(tmp_path, monkeypatch):
         hits = float(np.mean([y in np.argsort(-p)[:2] for p, y in zip(ev.probs, ev.y)]))
         return [f"top-2 accuracy {hits:.2f}"], {"top2_accuracy": hits}
 
-    monkeypatch.setattr(reports, "_REPORTS", [reports.loss_and_accuracy, top2])
+    only_loss = Registry("report")
+    only_loss.register(reports.loss_and_accuracy)
+    only_loss.register(top2)
+    monkeypatch.setattr(reports, "REPORTS", only_loss)
     probs = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7], [0.5, 0.4, 0.1]], np.float32)
     ev = reports.Evaluation(np.zeros((4, 2, 2, 3), np.uint8), np.array([0, 2, 2, 2]), probs, ["a", "b", "c"],
                             "net", False, 100.0, 0.04)

@@ -8,11 +8,12 @@ import shutil
 
 import pytest
 
-import models
-import results
+from suite import models
+from suite.commands import results
 from conftest import REPO
-from models import pretrained
-from suite.errors import UserError
+from suite.models import pretrained
+from suite.workflows import results as records
+from suite.core.errors import UserError
 
 pytestmark = pytest.mark.fast
 
@@ -58,7 +59,7 @@ def test_evaluate_names_the_pretrained_weights_that_exist(tmp_path, capsys):
 def test_results_readme_is_what_the_records_make(tmp_path):
     copy = tmp_path / "results"
     shutil.copytree(REPO / "results", copy)
-    results.write_readme(copy)
+    records.write_readme(copy)
     assert (copy / "README.md").read_text() == (REPO / "results" / "README.md").read_text(), \
         "results/README.md is stale: run `python results.py readme`"
 
@@ -70,10 +71,19 @@ def test_readme_of_a_missing_results_folder_is_one_line(tmp_path, capsys):
 
 
 def test_every_record_is_a_complete_full_data_run():
-    folders = [p for p in (REPO / "results").iterdir() if p.is_dir()]
+    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name != records.STUDIES]
     for folder in folders:
-        assert all((folder / f).is_file() for f in results.RECORD_FILES), folder
-        m = results.finished_run(folder)  # the checks `record` made
+        assert all((folder / f).is_file() for f in records.RECORD_FILES), folder
+        m = records.finished_run(folder)  # the checks `record` made
         history = json.loads((folder / "history.json").read_text())
         assert len(history["val_accuracy"]) == m["epochs_run"] == m["epochs_planned"]
         assert m["name"] == folder.name
+
+
+def test_every_study_has_a_note_and_is_listed():
+    studies = sorted(p for p in (REPO / "results" / records.STUDIES).iterdir() if p.is_dir())
+    assert studies
+    readme = (REPO / "results" / "README.md").read_text()
+    for folder in studies:
+        assert (folder / "NOTE.md").read_text().startswith("# "), folder
+        assert f"({records.STUDIES}/{folder.name}/NOTE.md)" in readme, folder

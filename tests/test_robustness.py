@@ -14,7 +14,7 @@ import h5py
 import numpy as np
 import pytest
 
-import train
+from suite.commands import train
 from conftest import REPO, train_run
 
 SMALL = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10",
@@ -64,7 +64,7 @@ DATA_ERRORS = [
 
 
 def test_a_multi_line_error_is_printed_on_one_line(capsys):
-    from suite.errors import UserError, run_cli
+    from suite.core.errors import UserError, run_cli
 
     def fails(_):
         raise UserError("weights.h5: not an HDF5 file (OSError: unable to open\n  file signature not found)")

@@ -1,12 +1,12 @@
 """The rules values pass on their way in: ``KEY=VALUE`` items read as YAML
-(``suite.keyvalue``), and a model knob's value of the wrong kind (``suite.rules``), each
+(``suite.core.keyvalue``), and a model knob's value of the wrong kind (``suite.core.rules``), each
 mistake one line."""
 
 import pytest
 
-from models import create
-from suite.errors import UserError
-from suite.keyvalue import parse_items
+from suite.models import create
+from suite.core.errors import UserError
+from suite.core.keyvalue import parse_items
 
 pytestmark = pytest.mark.fast
 

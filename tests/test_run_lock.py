@@ -1,6 +1,6 @@
 """A run folder, and a sweep folder, belong to one train.py at a time: a second one on it
 stops at once with one line that names the holder, and changes nothing; a holder killed
-with SIGKILL leaves no lock behind (``suite.lock``)."""
+with SIGKILL leaves no lock behind (``suite.core.lock``)."""
 
 import contextlib
 import errno
@@ -14,11 +14,12 @@ import time
 
 import pytest
 
-import train
-from conftest import REPO, mode
-from suite import lock
-from suite.errors import UserError
-from suite.lock import lock_folder
+from suite.commands import train
+from conftest import REPO, mode, train_main
+from suite.core import lock
+from suite.core.errors import UserError
+from suite.core.lock import lock_folder
+from suite.workflows.train import new_run_dir
 
 SMALL = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10", "data.test_subset=5",
          "training.batch_size=20", "training.verbose=0"]
@@ -102,7 +103,7 @@ def test_a_sweep_holds_its_folder_and_the_run_folder_it_trains(tmp_path, capsys,
 
     argv = ["--config", str(REPO / "configs/quickstart.yaml"), *sets("training.epochs=1", f"output.dir={out}"),
             "--sweep", "training.batch_size=20,25"]
-    assert train.main(argv, extra_callbacks=[TryBoth()]) == 0
+    assert train_main(argv, [TryBoth()]) == 0
     assert seen == ["sweep folder held", "run folder held"] * 2
     [folder] = out.glob("*-sweep-*")
     lock_folder(folder).release()  # and free once it ended
@@ -122,7 +123,7 @@ def test_a_new_run_folder_is_locked_from_its_first_moment(tmp_path):
 
     cfg = load_config(REPO / "configs/shallownet.yaml", ["name=new", f"output.dir={tmp_path}"])
     with contextlib.ExitStack() as locks:
-        run = train.new_run_dir(cfg, locks)
+        run = new_run_dir(cfg, locks)
         with pytest.raises(UserError, match=holder_pattern(os.getpid()).replace("(", r"\(")):
             lock_folder(run)
         holder = json.loads((run / lock.FILE).read_text())

@@ -1,10 +1,10 @@
-"""The runtime settings' rules (``suite.runtime``): where the flips and crops run, and how
+"""The runtime settings' rules (``suite.training.runtime``): where the flips and crops run, and how
 many steps one execution takes."""
 
 import pytest
 
-from suite.errors import UserError
-from suite.runtime import STEPS_PER_EXECUTION, _augment_in, _steps_per_execution
+from suite.core.errors import UserError
+from suite.training.runtime import STEPS_PER_EXECUTION, _augment_in, _steps_per_execution
 
 pytestmark = pytest.mark.fast
 
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.fast
 def test_flip_crop_runs_in_the_input_under_tensorflow_by_default():
     assert _augment_in("auto", "tensorflow") == "input" and _augment_in("auto", "jax") == "model"
     assert _augment_in("model", "tensorflow") == "model"
-    assert _augment_in("input", "jax") == "input"  # suite.pipeline.Batches, in NumPy
+    assert _augment_in("input", "jax") == "input"  # suite.data.pipeline.Batches, in NumPy
 
 
 def test_steps_per_execution_default_and_limits():

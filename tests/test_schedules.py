@@ -6,7 +6,7 @@ import math
 import pytest
 
 from suite.config import DEFAULTS
-from suite.schedules import build_schedule, learning_rate_at
+from suite.training.schedules import build_schedule, learning_rate_at
 
 pytestmark = pytest.mark.fast
 

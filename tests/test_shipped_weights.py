@@ -1,5 +1,5 @@
 """The weights that ship in weights/ give their recorded figures again on the real CIFAR-10
-test images (through ``models.create`` and ``evaluate.py``), and ``results.py record``
+test images (through ``suite.models.create`` and ``evaluate.py``), and ``results.py record``
 copies a run's records and ships its weights so that they load by name."""
 
 import json
@@ -9,14 +9,15 @@ import shutil
 import numpy as np
 import pytest
 
-import models
-import results
+from suite import models
+from suite.commands import results
 from conftest import REPO
-from models import pretrained
+from suite.models import pretrained
+from suite.workflows import results as records
 from test_evaluate import evaluate_main, metrics_of
 from test_results import one_error_line
 
-FIRST = results.FIRST_TEST  # test images each shipped weights file is checked on
+FIRST = records.FIRST_TEST  # test images each shipped weights file is checked on
 
 
 @pytest.mark.parametrize("name", models.list_models(pretrained=True))
@@ -46,7 +47,7 @@ def test_shipped_weights_reach_the_accuracy_in_their_sidecar(tmp_path, capsys, c
     m = metrics_of(report)
     assert m["images"] == 1000 and not m["is_sample"]
     assert m["accuracy"] == pytest.approx(sidecar["test_accuracy_first_1000"], abs=0.0015)
-    assert (REPO / "weights" / "allcnn_c_curves.png").stat().st_size > 10_000
+    assert (REPO / "results" / "studies" / "allcnn_c_pretrained" / "curves.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("name", models.list_models(pretrained=True))
@@ -72,7 +73,7 @@ def test_record_copies_the_files_and_ships_weights_that_load_by_name(tiny_run, t
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     metrics = json.loads((run / "metrics.json").read_text())
-    metrics.update(train_images=results.FULL_TRAIN, test_images=results.FULL_TEST)
+    metrics.update(train_images=records.FULL_TRAIN, test_images=records.FULL_TEST)
     (run / "metrics.json").write_text(json.dumps(metrics))
     out, weights = tmp_path / "results", tmp_path / "weights"
     args = ["--results", str(out), "record", str(run), "--weights", "--weights-dir", str(weights)]
@@ -80,7 +81,7 @@ def test_record_copies_the_files_and_ships_weights_that_load_by_name(tiny_run, t
     assert results.main(args) == 0
     capsys.readouterr()
     record = out / metrics["name"]
-    for name in results.RECORD_FILES:
+    for name in records.RECORD_FILES:
         assert (record / name).read_bytes() == (run / name).read_bytes()
     assert not list(record.glob("*.weights.h5"))  # a record holds no weights
     shipped = weights / "shallownet.weights.h5"

@@ -6,7 +6,7 @@ import shutil
 
 import yaml
 
-import train
+from suite.commands import train
 from conftest import REPO
 
 TINY = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10", "data.test_subset=5",

@@ -1,4 +1,4 @@
-"""TF_CONFIG, the cluster of a multi-worker run (``suite.cluster``): who the chief is, one
+"""TF_CONFIG, the cluster of a multi-worker run (``suite.training.cluster``): who the chief is, one
 line for every mistake, before train.py writes anything, and the cause of a lost worker.
 The workers themselves: tests/test_multiworker.py."""
 
@@ -7,8 +7,8 @@ import json
 import pytest
 
 from conftest import train_run
-from suite.cluster import _cause, from_tf_config, loopback_tf_configs
-from suite.errors import UserError
+from suite.training.cluster import _cause, from_tf_config, loopback_tf_configs
+from suite.core.errors import UserError
 from test_multiworker import SETS
 
 pytestmark = pytest.mark.fast
@@ -50,7 +50,7 @@ def test_a_bad_tf_config_stops_train_py_before_anything_is_written(tmp_path, cap
 def test_tf_config_under_another_backend_is_refused_before_a_folder_is_made(monkeypatch):
     import keras
 
-    from suite import cluster
+    from suite.training import cluster
     monkeypatch.setenv("TF_CONFIG", loopback_tf_configs(2)[1])
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(UserError, match="TF_CONFIG: training on several machines needs the TensorFlow backend; "

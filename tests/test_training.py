@@ -10,11 +10,11 @@ import h5py
 import numpy as np
 import pytest
 
-import train
+from suite.commands import train
 from conftest import REPO, train_run
-from suite import model_files
+from suite.analysis import model_files
 from suite.config import load_config
-from suite.schedules import build_schedule, learning_rate_at
+from suite.training.schedules import build_schedule, learning_rate_at
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -113,7 +113,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, cifar_dir):
 
 def optimizer_steps(run_dir):
     """The optimizer's iteration count in a run's training state."""
-    from callbacks.checkpoints import _read_group
+    from suite.callbacks.checkpoints import _read_group
     with h5py.File(run_dir / "state.h5") as f:
         paths = json.loads(f["optimizer"].attrs["paths"])
         return int(_read_group(f["optimizer"])[next(i for i, p in enumerate(paths) if p.endswith("iteration"))])

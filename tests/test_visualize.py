@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-import visualize
+from suite.commands import visualize
 from conftest import REPO, train_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -21,7 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 REGION_CHECK = textwrap.dedent("""
     import keras, numpy as np
     from keras import ops
-    from suite.gradcam import conv_layer, grad_cam
+    from suite.analysis.gradcam import conv_layer, grad_cam
 
     class RegionSplit(keras.layers.Layer):
         def __init__(self, mask, **kwargs):

@@ -13,13 +13,13 @@ import keras
 import numpy as np
 import pytest
 
-import evaluate
-import models
+from suite.commands import evaluate
+from suite import models
 from conftest import REPO, train_run
-from models.pretrained import load_wrapped
-from suite import whitening
+from suite.models.pretrained import load_wrapped
+from suite.data import whitening
 from suite.config import load_config
-from suite.data import stratified_indices
+from suite.data.cifar10 import stratified_indices
 
 
 def test_whitened_training_images_have_about_the_identity_as_covariance(cifar):
@@ -57,7 +57,7 @@ def test_the_layers_compute_the_numpy_whitening_under_tensorflow_and_jax(cifar, 
     expected = fitted.apply(images)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fitted.layers()(images)), expected, atol=2e-3)
     np.save(tmp_path / "x.npy", images)
-    script = ("import sys, numpy as np, keras; from suite import whitening; "
+    script = ("import sys, numpy as np, keras; from suite.data import whitening; "
               "w = whitening.read(sys.argv[1]); assert keras.backend.backend() == 'jax'; "
               "np.save(sys.argv[3], keras.ops.convert_to_numpy(w.layers()(np.load(sys.argv[2]))))")
     env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(REPO), "JAX_PLATFORMS": "cpu"}
@@ -101,8 +101,8 @@ def test_evaluation_applies_the_runs_whitening(zca_run, cifar, tmp_path, capsys)
 
 
 def test_visualize_and_export_use_the_runs_whitening(zca_run, cifar, tmp_path, capsys):
-    import export
-    import visualize
+    from suite.commands import export
+    from suite.commands import visualize
     from test_export import check_both
 
     assert visualize.main(["gradcam", "--run", str(zca_run), "--checkpoint", "final", "--count", "2",
@@ -136,7 +136,7 @@ def test_a_changed_or_missing_whitening_file_is_one_error_line(zca_run, tmp_path
 
 
 def test_a_resumed_run_keeps_the_whitening_it_started_with(tmp_path, monkeypatch, cifar_dir):
-    import train
+    from suite.commands import train
 
     args = ["--config", str(REPO / "configs/quickstart.yaml"), "--stop-after", "1"]
     for item in ("model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10",

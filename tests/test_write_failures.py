@@ -4,7 +4,7 @@ run keeps its last complete epoch and says how to resume, and resumes to the end
 
 A full disk is simulated without mounting anything, two ways: in this process every file
 synced under a folder fails with ENOSPC (where a full disk, a quota or NFS report it when
-the data cannot be stored, and where every writer of the suite passes: ``suite.atomic``),
+the data cannot be stored, and where every writer of the suite passes: ``suite.core.atomic``),
 and in a child process the file-size limit (``RLIMIT_FSIZE``) makes the kernel refuse the
 writes themselves, HDF5's included (EFBIG, "File too large")."""
 
@@ -22,17 +22,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import compare
-import evaluate
-import export
-import predict
-import results
-import train
-import visualize
-from callbacks.checkpoints import epochs_saved
-from conftest import REPO
-from suite.atomic import atomic_path, write_error, write_json
-from suite.errors import WriteError
+from suite.commands import compare
+from suite.commands import evaluate
+from suite.commands import export
+from suite.commands import predict
+from suite.commands import results
+from suite.commands import train
+from suite.commands import visualize
+from suite.callbacks.checkpoints import epochs_saved
+from conftest import REPO, train_main
+from suite.core.atomic import atomic_path, write_error, write_json
+from suite.core.errors import WriteError
 
 ENOSPC = os.strerror(errno.ENOSPC)  # "No space left on device"
 SMALL = ["model.name=shallownet", "model.params={}", "data.source=cifar10", "data.subset=10", "data.test_subset=5",
@@ -112,7 +112,7 @@ def whole(run, epochs):
 
 def test_a_full_disk_mid_run_keeps_the_last_epoch_and_resumes_to_the_end(tmp_path, capsys, disk, cifar_dir):
     out = tmp_path / "runs"
-    code = train.main(train_args(out), extra_callbacks=[when("on_epoch_end", 2, lambda: disk.fill(out))])
+    code = train_main(train_args(out), [when("on_epoch_end", 2, lambda: disk.fill(out))])
     [run] = list(out.iterdir())
     assert code == 1
     err = capsys.readouterr().err
@@ -130,7 +130,7 @@ def test_a_full_disk_mid_run_keeps_the_last_epoch_and_resumes_to_the_end(tmp_pat
 
 def test_a_full_disk_after_the_last_epoch_resumes_to_the_final_files(tmp_path, capsys, disk, cifar_dir):
     out = tmp_path / "runs"
-    code = train.main(train_args(out, epochs=2), extra_callbacks=[when("on_train_end", action=lambda: disk.fill(out))])
+    code = train_main(train_args(out, epochs=2), [when("on_train_end", action=lambda: disk.fill(out))])
     [run] = list(out.iterdir())
     assert code == 1
     [line, resume] = error_lines(capsys.readouterr().err)
@@ -152,15 +152,17 @@ def test_a_full_disk_after_the_last_epoch_resumes_to_the_final_files(tmp_path, c
 LIMIT = 100_000
 LIMITED = """
 import resource, signal, sys
-import train
+from suite.commands.train import parse_args  # first: Keras imported quietly
+from suite.core.errors import run_cli
+from suite.workflows.train import keras, run
 
-class FileSizeLimit(train.keras.callbacks.Callback):
+class FileSizeLimit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch + 1 == 2:  # before train.py's own callbacks write epoch 2
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
 
-sys.exit(train.main(sys.argv[2:], extra_callbacks=[FileSizeLimit()]))
+sys.exit(run_cli(lambda args: run(args, [FileSizeLimit()]), parse_args(sys.argv[2:])))
 """
 
 

@@ -1,0 +1,43 @@
+"""Classify your own images with trained weights: the top classes and their probabilities.
+
+    python predict.py photo.jpg --pretrained allcnn_c
+    python predict.py photos/ --run outputs/resnet20-20261201-204253 --top 5 --csv predictions.csv
+    python predict.py --kaggle kaggle/test -o submission.csv --pretrained allcnn_c
+
+An argument is an image file (PNG or JPEG, any size) or a folder, which stands for the
+``.png``/``.jpg``/``.jpeg`` files in it. Each image is turned upright as its EXIF says,
+cut to its largest centred square and shrunk to 32x32 (``suite.core.images``), on several
+threads at once. A file that cannot be read gets one ``error:`` line naming it; the other
+images are still classified, and the exit status is 1.
+
+``--kaggle DIR`` reads the Kaggle CIFAR-10 competition's test folder (``1.png`` ...
+``300000.png``) and writes its submission file (``id,label`` with class names, ids in
+numeric order, every image): any unreadable image or non-numeric name is an error, and
+the file is written only when complete.
+"""
+
+import argparse
+import os
+
+from suite.analysis.tta import add_argument as add_tta_argument
+from suite.core.errors import run_cli
+from suite.workflows.predict import run
+from suite.workflows.weight_source import add_arguments as add_weights_arguments
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="Classify image files with trained CIFAR-10 weights.")
+    p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of them")
+    add_weights_arguments(p)
+    p.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image (default: 3)")
+    p.add_argument("--csv", metavar="FILE", help="also write the predictions as CSV")
+    p.add_argument("--kaggle", metavar="DIR", help="the Kaggle competition's test folder: write its submission")
+    p.add_argument("-o", "--output", metavar="FILE", help="with --kaggle: the submission file (default: submission.csv)")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
+    add_tta_argument(p)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    return run_cli(run, parse_args(argv))
+

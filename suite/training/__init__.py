@@ -1,0 +1,1 @@
+"""Optimizers, learning-rate schedules, devices and distribution, starting from trained weights."""

@@ -1,0 +1,229 @@
+"""Evaluating weights on the CIFAR-10 test set into a report folder (``suite/commands/evaluate.py``
+lists what it holds); ``run(args)`` takes that command's arguments.
+"""
+
+import datetime
+from pathlib import Path
+
+from suite.core.quiet import import_keras  # noqa: E402
+
+keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
+
+from suite import models  # noqa: E402
+from suite.analysis.inference import predict  # noqa: E402
+from suite.analysis.reports import Evaluation, run_reports  # noqa: E402
+from suite.analysis.tta import NAMES as TTA_NAMES  # noqa: E402
+from suite.analysis.tta import add_argument as add_tta_argument
+from suite.config import DEFAULTS, load_config  # noqa: E402
+from suite.core import cpu  # noqa: E402
+from suite.core.atomic import write_json, write_text  # noqa: E402
+from suite.core.errors import UserError, run_cli  # noqa: E402
+from suite.core.folders import new_folder  # noqa: E402
+from suite.core.keyvalue import parse_items  # noqa: E402
+from suite.data import whitening  # noqa: E402
+from suite.data.cifar10 import (RAW_SCALING, channel_stats, load_cifar10, only_classes,  # noqa: E402
+                                stratified_indices, stratified_split)
+from suite.data.preprocessing import scaling_layer, wrap  # noqa: E402
+from suite.training.runtime import configure, device_description  # noqa: E402
+from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
+from suite.weights.sidecar import read_sidecar, sidecar_path  # noqa: E402
+from suite.workflows.weight_source import add_arguments as add_weights_arguments  # noqa: E402
+from suite.workflows.weight_source import weights_file
+
+# Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
+# (docs/evaluating.md, Speed).
+CPU_BATCH_SIZE = 250
+GPU_BATCH_SIZE = 1000
+
+
+def run(args):
+    check_arguments(args)
+    weights, run_dir = weights_file(args)
+    fmt = detect_format(weights)
+    spec, sidecar = model_spec(args, weights, run_dir, fmt)
+    runtime = configure(dict(DEFAULTS["runtime"], strategy="none", precision=args.precision), 0, False)
+    net = models.create(spec["name"], **spec["params"])
+    fmt, load_info = load_weights_file(net, weights, fmt)
+    class_names = (sidecar or {}).get("class_names")
+    data, x_test, y_test = load_test_set(args, class_names)
+    class_names = list(class_names or data.class_names)
+    if net.output_shape[-1] != len(class_names):
+        raise UserError(f"model {spec['name']!r} has {net.output_shape[-1]} outputs; CIFAR-10 has {len(class_names)} classes")
+    fill_scaling(spec, data, args)
+    model = wrap(net, scaling_layer(spec["mean"], spec["std"], spec.get("whitening")))
+    batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
+    checkpoint = (sidecar or {}).get("checkpoint") or {}
+    head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, args.tta)
+    print("\n".join(head), flush=True)
+    probs, images_per_sec, seconds = predict(model, x_test, batch_size, runtime.jit_compile, tta=args.tta)
+    out = new_report_folder(args, weights, run_dir, data.is_sample)
+    lines, metrics = run_reports(Evaluation(x_test, y_test, probs, class_names, spec["name"], data.is_sample,
+                                            images_per_sec, seconds), out)
+    lines.append(f"\nreport: {out}")
+    print("\n".join(lines))
+    write_json(out / "metrics.json", {**metrics, **run_facts(args, weights, fmt, load_info, checkpoint, spec, net,
+                                                             data, runtime, batch_size)})
+    write_text(out / "report.txt", "\n".join(head + lines) + "\n")
+    return 0
+
+
+def check_arguments(args):
+    """Combinations of arguments that make no sense, before anything is read."""
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be >= 1, got {args.limit}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if (args.param or args.normalize) and not args.model:
+        raise UserError("--param and --normalize go with --model")
+    if args.model and args.config:
+        raise UserError("give the model either with --model or with --config, not both")
+    if args.data == "sample" and args.data_path:
+        raise UserError("--data sample reads the sample in data/; drop --data-path or use --data cifar10")
+
+
+def model_spec(args, weights, run_dir, fmt):
+    """``(spec, sidecar)``: the model's name, knobs and scaling, and where they came from."""
+    config, sidecar = args.config, None
+    if fmt != LEGACY and not args.model and not config:
+        if run_dir is not None and not sidecar_path(weights).exists() and (run_dir / "config.yaml").is_file():
+            config = str(run_dir / "config.yaml")
+        else:
+            sidecar = read_sidecar(weights)  # UserError naming --model / --config when it is missing
+    if fmt == LEGACY and not args.model and not config:
+        raise UserError(f"{weights}: Keras 2 weights carry no model description; name the model with --model "
+                        "(e.g. --model allcnn_c_study --normalize scale for the study project's All-CNN weights)")
+    if args.model:
+        return {"name": args.model, "params": dict(parse_items(args.param, "--param")),
+                "normalize": args.normalize or "scale", "origin": "--model"}, None
+    if config:
+        cfg = load_config(config)
+        return {"name": cfg["model"]["name"], "params": dict(cfg["model"]["params"]),
+                "normalize": cfg["data"]["normalize"], "origin": f"--config {config}", "cfg": cfg}, None
+    pre = sidecar.get("preprocessing") or {}
+    if not (isinstance(pre.get("mean"), list) and isinstance(pre.get("std"), list)):
+        raise UserError(f"{sidecar_path(weights)}: no preprocessing mean/std; name the model with --model and --normalize")
+    spec = {"name": sidecar["model"]["name"], "params": dict(sidecar["model"].get("params") or {}),
+            "mean": pre["mean"], "std": pre["std"], "origin": f"sidecar {sidecar_path(weights).name}"}
+    spec["whitening"] = whitening.of_preprocessing(pre, Path(weights).parent)
+    if spec["whitening"] is not None:
+        spec["stats"] = f"{pre['zca']['file']} (sha256 {spec['whitening'].sha256[:12]}..., as the sidecar records)"
+    return spec, sidecar
+
+
+def load_test_set(args, class_names=None):
+    """``(data, x_test, y_test)``: the test images (the first ``--limit``, as views: no copy);
+    only those of ``class_names`` (a fine-tuned network's classes) if they are a part of CIFAR-10's."""
+    data = load_cifar10(args.data_path, args.data)
+    if not len(data.x_test):
+        raise UserError(f"{data.source}: has no test images (no test labels) to evaluate on")
+    if class_names and list(class_names) != data.class_names and set(class_names) <= set(data.class_names):
+        data = only_classes(data, class_names)
+    if args.limit:
+        return data, data.x_test[:args.limit], data.y_test[:args.limit]
+    return data, data.x_test, data.y_test
+
+
+def fill_scaling(spec, data, args):
+    """Give ``spec`` its mean and std: x / 255, or the statistics of the training images, and
+    for ``zca`` the whitening fitted on them."""
+    if "mean" in spec:
+        return
+    if spec["normalize"] in RAW_SCALING:
+        spec["mean"], spec["std"] = RAW_SCALING[spec["normalize"]]
+        return
+    train_images, where = training_images(spec.get("cfg"), data, args)
+    spec["mean"], spec["std"] = channel_stats(train_images)
+    spec["stats"] = f"per-channel statistics of {len(train_images):,} training images ({where})"
+    if spec["normalize"] == "zca":
+        bias = spec["cfg"]["data"]["zca_bias"] if spec.get("cfg") else whitening.BIAS
+        spec["whitening"] = whitening.fit(train_images, bias)
+        spec["stats"] = f"fitted on {len(train_images):,} training images ({where}), bias {bias}"
+
+
+def training_images(cfg, data, args):
+    """The training images whose per-channel statistics ``standardize`` needs, as training saw them."""
+    if cfg is None:  # --model NAME --normalize standardize: the whole training part of the data read
+        return data.x_train, data.source + (" [the sample]" if data.is_sample else "")
+    dc, seed = cfg["data"], cfg["training"]["seed"]
+    same = dc["source"] == args.data and (dc["source"] == "sample" or dc["path"] == args.data_path or not dc["path"])
+    source = data if same else load_cifar10(dc["path"], dc["source"])
+    x, y = source.x_train, source.y_train
+    if dc["subset"]:
+        idx = stratified_indices(y, dc["subset"], seed)
+        x, y = x[idx], y[idx]
+    if dc["validation"] != "test":
+        keep, _ = stratified_split(y, dc["validation"], seed)
+        x = x[keep]
+    return x, f"{source.source}, as the config's data section picks them"
+
+
+def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, tta=0):
+    """The lines printed before predicting: the weights, the model, its input, the data, the device."""
+    params = ", ".join(f"{k}={v}" for k, v in spec["params"].items())
+    ckpt = f"; {checkpoint['kind']} checkpoint" + (f", epoch {checkpoint['epoch']}" if checkpoint.get("epoch") else "") \
+        if checkpoint.get("kind") else ""
+    scaling = spec.get("stats") or "(x - mean) / std"
+    if spec.get("whitening"):
+        scaling = f"GCN + ZCA whitening, {scaling}"
+    elif spec["mean"] == [0.0] * 3 and spec["std"] == [255.0] * 3:
+        scaling = "x / 255"
+    else:
+        scaling += f": mean {_floats(spec['mean'])}, std {_floats(spec['std'])}"
+    total = len(data.x_test)
+    images = f"{len(x_test):,} images" + (f" (the first {len(x_test):,} of {total:,}, --limit)" if len(x_test) < total else "")
+    data_line = (f"the quick-start SAMPLE ({data.source}), {images} of its test part -- NOT the CIFAR-10 test set"
+                 if data.is_sample else f"CIFAR-10 test set from {data.source}: {images}")
+    rows = [
+        ("weights", f"{weights} ({FORMAT_NAMES[fmt]}{ckpt})"),
+        ("model", f"{spec['name']}({params})  {net.count_params():,} parameters  [from {spec['origin']}]"),
+        ("input", f"uint8 -> {scaling}"),
+        ("data", data_line),
+        ("device", f"{device_description(runtime)}; {runtime.backend} backend, keras {keras.__version__}, "
+                   f"{runtime.precision}, XLA {'on' if runtime.jit_compile else 'off'}, batch {batch_size}"),
+        ("cpu", cpu.header_line(runtime.backend)),
+        ("tta", TTA_NAMES[tta]),
+    ]
+    if fmt == LEGACY:
+        rows.insert(1, ("legacy", f"{load_info['layers']} weighted layers loaded by order; saved by Keras "
+                                  f"{load_info['keras_version'] or '?'} ({load_info['backend'] or '?'} backend)"
+                                  + ("; Theano kernels flipped" if load_info["theano_kernels_flipped"] else "")))
+    width = max(len(k) for k, _ in rows)
+    title = f"== evaluate {weights} on {'the quick-start SAMPLE' if data.is_sample else 'the CIFAR-10 test set'} =="
+    return [title] + [f"{k:<{width}}  {v}" for k, v in rows]
+
+
+def new_report_folder(args, weights, run_dir, is_sample):
+    """``<--out-dir>/eval-<run>-<checkpoint>-<timestamp>`` or ``eval-<weights stem>-...``."""
+    stem = run_dir.name + f"-{args.checkpoint}" if run_dir is not None else _stem(weights)
+    return new_folder(args.out_dir, "eval-" + stem + ("-sample" if is_sample else ""),
+                      "--out-dir: cannot create a report folder in")
+
+
+def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, runtime, batch_size):
+    """The metrics.json entries that say what was evaluated, how and where."""
+    return {
+        "batch_size": batch_size, "split": "sample" if data.is_sample else "test", "is_sample": data.is_sample,
+        "data_source": data.source, "limit": args.limit,
+        **({"note": "evaluated on the test part of the quick-start sample (data/cifar10_sample.npz), "
+                    "not on the CIFAR-10 test set"} if data.is_sample else {}),
+        "weights": str(weights), "weights_format": fmt, "checkpoint": checkpoint or None,
+        "legacy": load_info if fmt == LEGACY else None,
+        "model": spec["name"], "model_params": spec["params"], "parameters": net.count_params(),
+        "model_from": spec["origin"], "preprocessing": {"mean": spec["mean"], "std": spec["std"],
+                                                     **({"zca": spec["whitening"].describe()} if spec.get("whitening") else {})},
+        "backend": runtime.backend, "keras_version": keras.__version__, "device": device_description(runtime),
+        "precision": runtime.precision, "jit_compile": runtime.jit_compile, "tta": args.tta,
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def _stem(path):
+    name = path.name
+    for suffix in (".weights.h5", ".hdf5", ".h5"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _floats(values):
+    return "[" + ", ".join(f"{v:.2f}" for v in values) + "]"

@@ -1,0 +1,473 @@
+"""Training a config: one run (new or resumed) into its run folder, or a sweep of runs.
+
+The run folder's files are listed in ``suite/commands/train.py``; ``run(args)`` takes that
+command's arguments.
+"""
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+from suite.core.quiet import import_keras  # noqa: E402
+
+keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
+
+from suite import models  # noqa: E402
+from suite.analysis.model_files import summary_text, write_diagram  # noqa: E402
+from suite.analysis.reports import scores_on_test  # noqa: E402
+from suite.callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,  # noqa: E402
+                             TensorBoard, TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState,
+                             restore_state)
+from suite.callbacks.checkpoints import epochs_saved, save_weights_atomic  # noqa: E402
+from suite.callbacks.training_monitor import load_history  # noqa: E402
+from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
+from suite.core import cpu  # noqa: E402
+from suite.core.atomic import remove_temporaries, write_json, write_text  # noqa: E402
+from suite.core.errors import UserError, WriteError, one_line, run_cli  # noqa: E402
+from suite.core.folders import new_folder  # noqa: E402
+from suite.core.lock import lock_folder  # noqa: E402
+from suite.data import cifar10 as datasets  # noqa: E402
+from suite.data import whitening  # noqa: E402
+from suite.data.augment import augmentation  # noqa: E402
+from suite.data.pipeline import steps_per_epoch, training_input, validation_input  # noqa: E402
+from suite.data.preprocessing import ALTERNATING, adapt_to_data, fill_colour, scaling_layer, wrap  # noqa: E402
+from suite.training import cluster  # noqa: E402
+from suite.training import finetune  # noqa: E402
+from suite.training.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model  # noqa: E402
+from suite.training.runtime import configure, device_description  # noqa: E402
+from suite.training.schedules import build_schedule, learning_rate_at  # noqa: E402
+from suite.weights.sidecar import describe_weights  # noqa: E402
+from suite.workflows import compare, sweep  # noqa: E402
+
+
+@dataclass
+class Trainer:
+    """What ``build`` makes: the network, the compiled training model around it, and the
+    pieces the input and the callbacks need."""
+    net: object
+    model: object
+    flip_crop: object       # the RandomFlipCrop (in the model or for the tf.data input), or None
+    schedule: object
+    steps: int              # per epoch
+    one_hot: int            # classes to one-hot encode labels into (label smoothing), 0: sparse labels
+    init: str = ""          # the header's line on model.init and model.freeze
+
+
+def run(args, extra_callbacks=()):
+    """What ``python train.py`` does with its arguments (``suite.commands.train``).
+    ``extra_callbacks`` run before the suite's own (``bench/throughput.py`` times bare
+    training steps between epochs with one)."""
+    if args.settings:
+        print(settings_help())
+        return 0
+    if args.sweep or (args.resume and (Path(args.resume) / sweep.PLAN).is_file()):
+        return run_sweep(args, extra_callbacks)
+    with contextlib.ExitStack() as locks:  # the run folder's lock, held until the run ends
+        return run_one(args, extra_callbacks, locks)
+
+
+def run_one(args, extra_callbacks, locks):
+    """A new run (``--config``) or a resumed one; ``locks`` holds its folder's lock."""
+    started = time.perf_counter()
+    cfg = read_config(args)
+    if args.resume and not args.dry_run:
+        hold(args.resume, "run folder", locks)  # before anything but its config.yaml is read, or anything changed
+    splits = datasets.prepare(cfg["data"], cfg["training"]["seed"], own_whitening(args))
+    classes_for_the_model(cfg, splits)
+    splits = finetune.with_init_scaling(cfg["model"], splits)
+    keras.backend.clear_session()  # layer names as in a fresh process, which model.freeze names
+    runtime = configure(cfg["runtime"], cfg["training"]["seed"], cfg["training"]["deterministic"])
+    trainer = build(cfg, splits, runtime, resuming=bool(args.resume))
+    if args.dry_run:
+        print(header(cfg, trainer, splits, runtime, None))
+        trainer.net.summary()
+        return 0
+    run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg, locks))  # private on a worker but the chief
+    print(header(cfg, trainer, splits, runtime, run_dir))
+    try:
+        metrics = train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started)
+    except WriteError as e:
+        return report_write_failure(run_dir, e)
+    return report_outcome(args, run_dir, metrics)
+
+
+def train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started):
+    """Open the run folder, train, and write the final weights and ``metrics.json``; the metrics."""
+    initial_epoch = open_run_folder(args, run_dir, cfg, trainer, splits)
+    inputs = make_inputs(cfg, trainer, splits, runtime, initial_epoch)
+    callbacks = make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, inputs, extra_callbacks)
+    status, reason = fit(cfg, trainer, inputs, callbacks, initial_epoch)
+    metrics = final_metrics(cfg, trainer, splits, runtime, run_dir, callbacks.best, status, reason, started)
+    write_json(run_dir / "metrics.json", metrics)
+    return metrics
+
+
+def hold(folder, what, locks):
+    """Lock ``folder`` (``suite.core.lock``) until ``locks`` closes, so that no other process
+    writes it meanwhile. In a cluster only the chief locks it: the other workers read it
+    and write private copies (``suite.training.cluster``)."""
+    if cluster.is_chief_process():
+        locks.enter_context(lock_folder(folder, what))
+
+
+def run_sweep(args, extra_callbacks=()):
+    """Every run of a sweep (``suite.workflows.sweep``), each an ordinary run in the sweep folder, then
+    compare.py's curves and table of them all. Completed runs are skipped, so that
+    ``--resume <sweep folder>`` continues where it stopped. The sweep folder is locked
+    for the whole sweep, and each run's folder as it runs."""
+    if args.resume and (args.sweep or args.set):
+        raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
+    if args.dry_run:
+        return show_sweep(args)
+    with contextlib.ExitStack() as locks:
+        if args.resume:
+            folder = Path(args.resume)
+            hold(folder, "sweep folder", locks)
+        else:
+            folder = sweep.new_sweep_folder(str(Path(args.config).resolve()), args.set, sweep.parse_sweeps(args.sweep),
+                                            lock=lambda draft: hold(draft, "sweep folder", locks))
+        return sweep_runs(folder, args, extra_callbacks)
+
+
+def show_sweep(args):
+    """``--dry-run`` of a sweep: its runs, and resuming, which are finished; nothing trained or written."""
+    if args.resume:
+        folder = Path(args.resume)
+        runs = sweep.read_plan(folder)["runs"]
+        print("\n".join([f"sweep of {len(runs)} runs in {folder} (dry run: nothing trained):"]
+                        + [f"  {r['name']}: " + ("finished" if sweep.finished(sweep.run_folder(folder, r["name"]))
+                                                 else "to run") for r in runs]))
+        return 0
+    _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
+    print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
+    return 0
+
+
+def sweep_runs(folder, args, extra_callbacks):
+    """The runs of the sweep in ``folder`` that have not finished, then the comparison."""
+    plan = sweep.read_plan(folder)
+    runs = plan["runs"]
+    print(f"sweep of {len(runs)} runs in {folder}")
+    for i, entry in enumerate(runs, start=1):
+        run_dir = sweep.run_folder(folder, entry["name"])
+        if sweep.finished(run_dir):
+            print(f"[{i}/{len(runs)}] {entry['name']}: finished, {run_dir}")
+            continue
+        print(f"[{i}/{len(runs)}] {entry['name']}", flush=True)
+        sets = [*plan["set"], *entry["set"], f"name={entry['name']}", f"output.dir={folder}"]
+        one = argparse.Namespace(config=None if run_dir else plan["config"], resume=str(run_dir) if run_dir else None,
+                                 set=[] if run_dir else sets, stop_after=args.stop_after, dry_run=False,
+                                 settings=False, sweep=[])
+        code = run(one, extra_callbacks)
+        if not sweep.finished(sweep.run_folder(folder, entry["name"])):  # failed or stopped
+            print(f"sweep stopped at {entry['name']}; continue it with: python train.py --resume {folder}",
+                  file=sys.stderr)
+            return code
+    runs = compare.find_runs([str(folder)])
+    labels = compare.run_labels(runs)
+    return (compare.curves(runs, labels, str(folder / "curves.png"), f"Sweep: {folder.name}")
+            or compare.table(runs, labels, str(folder / "table.md"), None))
+
+
+def read_config(args):
+    """The config from ``--config`` and ``--set``, or the run folder's own with ``--resume``."""
+    if not args.resume:
+        return load_config(args.config, args.set)
+    run_dir = Path(args.resume)
+    if args.set:
+        raise UserError("--resume continues a run with its own config.yaml; --set cannot change it")
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"{run_dir}: no config.yaml; not a run folder that can be resumed")
+    return load_config(run_dir / "config.yaml")
+
+
+def build(cfg, splits, runtime, resuming=False):
+    """The network (started from ``model.init`` unless ``resuming``, which restores its own
+    state), its scaling and augmentation, the schedule and optimizer, compiled."""
+    tc = cfg["training"]
+    steps = steps_per_epoch(len(splits.x_train), tc["batch_size"])
+    with runtime.scope():
+        net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
+        scaling = scaling_layer(splits.mean, splits.std, splits.whitening)
+        if not resuming:
+            adapt_to_data(net, scaling, splits.x_train)
+        init = start_from(cfg["model"], net, resuming)
+        flip_crop, other_augmentation = augmentation(cfg["augment"], tc["seed"], fill_colour(splits.mean))
+        if flip_crop is not None and flip_crop.flip == ALTERNATING and runtime.augment_in == "model":
+            raise UserError("augment.flip: alternating needs each image's index and epoch, which only the input "
+                            "pipeline knows; set runtime.augment_in: input")
+        in_model = flip_crop if runtime.augment_in == "model" else None  # else the input pipeline does it
+        model = wrap(net, scaling, in_model, other_augmentation)
+        schedule = build_schedule(cfg, steps)
+        one_hot = len(splits.class_names) if tc["label_smoothing"] > 0 else 0
+        loss = (keras.losses.CategoricalCrossentropy(label_smoothing=tc["label_smoothing"]) if one_hot
+                else keras.losses.SparseCategoricalCrossentropy())
+        model.compile(optimizer=build_optimizer(cfg, schedule, steps), loss=loss, metrics=["accuracy"],
+                      jit_compile=runtime.jit_compile, steps_per_execution=runtime.steps_per_execution)
+    return Trainer(net, model, flip_crop, schedule, steps, one_hot, init)
+
+
+def classes_for_the_model(cfg, splits):
+    """With ``data.classes``, the network gets that many outputs (``model.params.num_classes``,
+    recorded in the run's config and sidecars)."""
+    params, k = cfg["model"]["params"], len(splits.class_names)
+    if params.get("num_classes", k) != k:
+        raise UserError(f"model.params.num_classes: {params['num_classes']} for the {k} classes of data.classes")
+    if k != 10:
+        params["num_classes"] = k
+
+
+def start_from(model_cfg, net, resuming):
+    """``model.init`` (unless ``resuming``: the run's state holds the weights) and
+    ``model.freeze`` applied to ``net``; one line for the header ('' if neither)."""
+    parts = []
+    if model_cfg["init"] and not resuming:
+        path, fresh = finetune.load_matching(net, model_cfg["init"])
+        parts.append(f"weights from {path}, with their input scaling"
+                     + (f" (fresh, shapes differ: {', '.join(fresh)})" if fresh else ""))
+    if model_cfg["freeze"]:
+        frozen = finetune.freeze(net, model_cfg["freeze"])
+        parts.append(f"frozen: {', '.join(frozen)}")
+    return "; ".join(parts)
+
+
+def new_run_dir(cfg, locks=None):
+    """``<output.dir>/<name>-<timestamp>``, holding its config.yaml from the first moment
+    (``suite.core.folders.new_folder``) and, given ``locks``, locked from it too; an existing
+    folder is never reused."""
+    def fill(draft):
+        if locks is not None:
+            hold(draft, "run folder", locks)
+        write_text(draft / "config.yaml", dump_config(cfg))
+
+    return new_folder(cfg["output"]["dir"], cfg["name"], "output.dir: cannot write run folders into", fill=fill)
+
+
+def own_whitening(args):
+    """A resumed run's ZCA whitening (``suite.data.whitening``), so that it goes on with exactly
+    the one it started with; None for a new run or another normalisation."""
+    path = Path(args.resume) / whitening.FILE if args.resume else None
+    return whitening.read(path) if path is not None and path.is_file() else None
+
+
+def open_run_folder(args, run_dir, cfg, trainer, splits):
+    """Write a new run's model files (and ZCA whitening), or restore a resumed run's state;
+    the epochs already done."""
+    if not args.resume:
+        write_text(run_dir / "model.txt", summary_text(trainer.net))
+        write_diagram(trainer.net, run_dir / "model.png")
+        if splits.whitening is not None:
+            splits.whitening.save(run_dir / whitening.FILE)
+        return 0
+    remove_temporaries(run_dir)  # half-written files of a killed process; the real ones are intact
+    if not (run_dir / "state.h5").exists():
+        print(f"{run_dir} has no complete epoch yet: starting it from epoch 1")
+        return 0
+    epochs = cfg["training"]["epochs"]
+    done = restore_state(trainer.model, run_dir / "state.h5")
+    if done >= epochs and sweep.finished(run_dir):
+        raise UserError(f"{run_dir}: all {epochs} epochs are already done")
+    print(f"resuming {run_dir} after epoch {done} of {epochs}"
+          + ("; only its final weights and metrics are missing" if done >= epochs else ""))
+    return done
+
+
+class Inputs(NamedTuple):
+    train: object
+    train_steps: object     # steps per epoch for fit, or None (the input knows)
+    callbacks: list         # the input's epoch counter
+    val: object
+    val_batch_size: object
+
+
+def make_inputs(cfg, trainer, splits, runtime, initial_epoch):
+    """The training input from ``initial_epoch`` on (``suite.data.pipeline``) and the validation input."""
+    tc = cfg["training"]
+    flip_crop = trainer.flip_crop if runtime.augment_in == "input" else None
+    train, steps, order_callbacks = training_input(splits.x_train, splits.y_train, tc["batch_size"], tc["seed"],
+                                                   initial_epoch, trainer.one_hot, runtime.backend, flip_crop)
+    y_val = keras.utils.to_categorical(splits.y_val, trainer.one_hot) if trainer.one_hot else splits.y_val
+    val, val_batch_size = validation_input(splits.x_val, y_val, tc["eval_batch_size"], runtime.backend)
+    if cluster.active():
+        train, val = cluster.shard_by_data(train), cluster.shard_by_data(val)
+    return Inputs(train, steps, order_callbacks, val, val_batch_size)
+
+
+class Callbacks(NamedTuple):
+    all: list               # in the order they must run
+    best: BestCheckpoint
+    monitor: TrainingMonitor
+    signals: StopOnSignal
+
+
+def make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, inputs, extra_callbacks):
+    """The run's callbacks: guards, the input's epoch counter, logs, checkpoints, stops."""
+    cb, mode = cfg["callbacks"], monitor_mode(cfg)
+
+    def describe(epoch, checkpoint):
+        return sidecar(cfg, splits, runtime, run_dir, epoch, checkpoint)
+
+    best = BestCheckpoint(trainer.net, run_dir / "best.weights.h5", cb["monitor"], mode,
+                          lambda epoch, value: describe(epoch, {"kind": "best", "epoch": epoch,
+                                                                "monitor": cb["monitor"], "value": value}))
+    monitor = TrainingMonitor(run_dir / "history.json", run_dir / "curves.png", cfg["name"], len(splits.x_train),
+                              start_epoch=initial_epoch)
+    signals = StopOnSignal()
+    callbacks = [
+        *extra_callbacks,
+        signals,                             # Ctrl-C: stop within a batch, keep the last complete epoch
+        StopOnNaN(cb["nan_check_every"]),    # before anything is saved
+        *inputs.callbacks,                   # the epoch the batches start at
+        LearningRateLogger(trainer.schedule, trainer.steps),
+        monitor,
+        best,
+        TrainingState(run_dir / "state.h5", lambda epoch: describe(epoch, {"kind": "training-state"})),
+    ]
+    if cb["early_stopping"]:
+        callbacks.append(keras.callbacks.EarlyStopping(cb["monitor"], patience=cb["early_stopping"], mode=mode))
+    if cb["tensorboard"]:
+        callbacks.append(TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    if args.stop_after:
+        callbacks.append(StopAfterEpoch(args.stop_after))  # last: after this epoch's checkpoints and logs
+    return Callbacks(callbacks, best, monitor, signals)
+
+
+def sidecar(cfg, splits, runtime, run_dir, epoch, checkpoint):
+    """The JSON beside a weights file of this run (``suite.weights.sidecar``)."""
+    return describe_weights(cfg, splits.preprocessing, splits.class_names, epoch=epoch, run_dir=str(run_dir),
+                            device=device_description(runtime), checkpoint=checkpoint)
+
+
+def fit(cfg, trainer, inputs, callbacks, initial_epoch):
+    """``model.fit``; ``(status, reason)``: completed, interrupted (Ctrl-C, --stop-after) or diverged."""
+    tc = cfg["training"]
+    status, reason = "completed", None
+    try:
+        trainer.model.fit(inputs.train, steps_per_epoch=inputs.train_steps, validation_data=inputs.val,
+                          epochs=tc["epochs"], initial_epoch=initial_epoch, callbacks=callbacks.all,
+                          verbose=tc["verbose"], validation_batch_size=inputs.val_batch_size,
+                          shuffle=False)  # the input shuffles, by (seed, epoch)
+    except TrainingInterrupted as e:
+        status, reason = "interrupted", f"stopped by {e}"
+    except TrainingDiverged as e:
+        status, reason = "diverged", str(e)
+    except WriteError:
+        callbacks.monitor.abandon()  # a drawing under way ends before the error is reported
+        raise
+    finally:
+        callbacks.signals.restore()
+    callbacks.monitor.wait()
+    return status, reason
+
+
+def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, started):
+    """``metrics.json``: how the run went and, if it completed, the final and best test figures."""
+    tc, net = cfg["training"], trainer.net
+    history = load_history(run_dir / "history.json")
+    images_per_sec = history.get("train_images_per_sec")
+    metrics = {"status": status, "reason": reason, "name": cfg["name"], "model": cfg["model"]["name"],
+               "parameters": net.count_params(), "epochs_planned": tc["epochs"],
+               "epochs_run": len(history.get("epoch", [])), "monitor": cfg["callbacks"]["monitor"],
+               "best_epoch": best.best_epoch, "best_value": best.best,
+               "train_time_sec": round(sum(history.get("epoch_time", [])), 2),
+               "session_wall_time_sec": round(time.perf_counter() - started, 2),
+               "train_images_per_sec": round(statistics.median(images_per_sec), 1) if images_per_sec else None,
+               "train_images": len(splits.x_train), "test_images": len(splits.x_test),
+               "data_source": splits.source, "is_sample": splits.is_sample,
+               "backend": runtime.backend, "device": device_description(runtime), "precision": runtime.precision}
+    if status != "completed":
+        return metrics
+    save_weights_atomic(net, run_dir / "final.weights.h5",
+                        sidecar(cfg, splits, runtime, run_dir, metrics["epochs_run"], {"kind": "final"}))
+    metrics["final_val_accuracy"] = history["val_accuracy"][-1] if history.get("val_accuracy") else None
+    if not len(splits.x_test):  # a Kaggle folder: no test labels
+        return metrics
+    if tc["tta"]:
+        metrics["tta"] = tc["tta"]
+    metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "final",
+                                  tc["tta"]))
+    if best.best_epoch is not None:
+        net.load_weights(str(run_dir / "best.weights.h5"))
+        metrics.update(scores_on_test(trainer.model, splits.x_test, splits.y_test, tc["eval_batch_size"], "best"))
+    return metrics
+
+
+def report_outcome(args, run_dir, metrics):
+    """The closing line(s) and the exit status: 0 done (or stopped as asked), 130 interrupted, 1 diverged."""
+    done, reason = metrics["epochs_run"], metrics["reason"]
+    if metrics["status"] == "interrupted":
+        when = f"after epoch {done}" if args.stop_after else f"during epoch {done + 1}"
+        print(f"\nTraining {reason} {when}; {how_to_go_on(run_dir, done)}", file=sys.stderr)
+        return 0 if args.stop_after and done >= args.stop_after else 130
+    if metrics["status"] == "diverged":
+        print(f"\nerror: training stopped: {reason}. The last good checkpoints (epoch {done}) "
+              f"are kept in {run_dir}; metrics.json records why.", file=sys.stderr)
+        return 1
+    if "final_test_accuracy" not in metrics:
+        print(f"\ndone: {done} epochs in {metrics['train_time_sec']:.0f} s; validation accuracy "
+              f"{metrics['final_val_accuracy']:.4f} (final; the data has no test labels); {run_dir}")
+        return 0
+    print(f"\ndone: {done} epochs in {metrics['train_time_sec']:.0f} s; "
+          f"test accuracy {metrics['final_test_accuracy']:.4f} (final), "
+          f"{metrics.get('best_test_accuracy', float('nan')):.4f} (best, epoch {metrics['best_epoch']}); {run_dir}")
+    return 0
+
+
+def report_write_failure(run_dir, error):
+    """A write that failed during the run (a full disk, a quota, a read-only folder, an
+    I/O error): one error line, and how to go on from the last complete epoch, whose
+    files are whole; exit status 1."""
+    print(f"\nerror: {one_line(error)}; {how_to_go_on(run_dir, epochs_saved(run_dir / 'state.h5'))}",
+          file=sys.stderr)
+    return 1
+
+
+def how_to_go_on(run_dir, done):
+    """What a stopped run keeps, and the command that resumes it."""
+    saved = f"epochs 1-{done} are saved in {run_dir}" if done else "no epoch was complete yet"
+    return f"{saved}.\nResume with: python train.py --resume {run_dir}"
+
+
+DECAY_KINDS = {"l2": "L2 on kernels", "decoupled": "decoupled", "coupled": "coupled, every trained variable"}
+
+
+def header(cfg, trainer, splits, runtime, run_dir):
+    """The lines printed before training: what runs, on what, and where it goes."""
+    o, s, t, a = cfg["optimizer"], cfg["schedule"], cfg["training"], cfg["augment"]
+    lrs = [learning_rate_at(trainer.schedule, e * trainer.steps) for e in range(t["epochs"])]
+    params = ", ".join(f"{k}={v}" for k, v in cfg["model"]["params"].items())
+    augs = ", ".join(k if v is True else f"{k} {v}" for k, v in a.items() if v) or "none"
+    opt = ", ".join([f"{o['name']} lr {o['lr']}"] + [f"{k} {o[k]}" for k in OPTIMIZERS.params(o["name"])])
+    wd = f"{o['weight_decay']} ({DECAY_KINDS[decay_mode(cfg)]})" if o["weight_decay"] else "none"
+    sched_params = ", ".join(f"{k} {v}" for k, v in s.items() if k != "name")
+    sample = "  [the quick-start SAMPLE, not the full data set]" if splits.is_sample else ""
+    device = device_description(runtime)
+    rows = [
+        ("model", f"{cfg['model']['name']}({params})  {trainer.net.count_params():,} parameters"),
+        *([("start", trainer.init)] if trainer.init else []),
+        ("data", f"CIFAR-10 from {splits.source}{sample}"
+                 + (f"; classes {', '.join(splits.class_names)}" if cfg["data"]["classes"] else "")),
+        ("sizes", f"{len(splits.x_train):,} training, {len(splits.x_val):,} validation ({splits.validation}), "
+                  f"{len(splits.x_test):,} test images; normalize {cfg['data']['normalize']}"),
+        ("augment", augs + (f"; flip-and-crop in the {runtime.augment_in}" if trainer.flip_crop else "")),
+        ("devices", f"{device}: {', '.join(runtime.devices)}"),
+        ("cpu", cpu.header_line(runtime.backend)),
+        ("backend", f"{runtime.backend}, keras {keras.__version__}"),
+        ("precision", f"{runtime.precision}" + (f" ({runtime.precision_note})" if runtime.precision_note else "")
+                      + f"; XLA {'on' if runtime.jit_compile else 'off'}"),
+        ("strategy", runtime.strategy_name),
+        ("optimizer", f"{opt}; weight decay {wd}"),
+        ("schedule", f"{s['name']}" + (f" ({sched_params})" if sched_params else "")
+                     + f"; lr epoch 1: {lrs[0]:.4g}, epoch {len(lrs)}: {lrs[-1]:.4g}"),
+        ("training", f"{t['epochs']} epochs x {trainer.steps} steps of {t['batch_size']}, seed {t['seed']}, "
+                     f"{runtime.steps_per_execution} steps per execution"
+                     + (", deterministic" if t["deterministic"] else "")),
+        ("run folder", str(run_dir) if run_dir else "(dry run: nothing written)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([f"== {cfg['name']} =="] + [f"{k:<{width}}  {v}" for k, v in rows]) + "\n"
