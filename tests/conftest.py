@@ -22,6 +22,12 @@ out as python batches), else Keras' cache (``~/.keras/datasets/cifar-10-batches-
 Keras 3's ``cifar-10-batches-py-target/cifar-10-batches-py``), else Keras' download on a
 machine that is online. With none of them the session stops before the first test with
 one line that says where to put the data, instead of failing every test that needs it.
+
+Two processes. pyproject's ``-n 2`` (pytest-xdist) runs the tests in two worker processes,
+a file to a worker, when the data is on this machine: the controller resolves it first, so
+the workers share one folder and the session's header names it. Without local data the
+session runs in this one process, so that Keras' download, or the one-line stop, happens
+once and before any test. ``-n 0`` runs everything in one process.
 """
 
 import atexit
@@ -132,6 +138,31 @@ def batch_bytes(images, labels):
 
 # What a test that does not ask for cifar_dir finds in CIFAR10_PATH.
 NO_DATA = "/nonexistent/CIFAR-10: a test reads it through the cifar_dir fixture"
+
+
+def distributed(config):
+    """This process is the controller of xdist workers."""
+    return config.getoption("dist", "no") != "no" and not hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers
+def pytest_configure(config):
+    if not distributed(config) or config.getoption("collectonly"):
+        return
+    if os.environ.get("CIFAR10_PATH"):
+        os.environ["CIFAR10_PATH"] = os.path.abspath(os.environ["CIFAR10_PATH"])
+    if resolve_source() is None:
+        config.option.dist, config.option.tx = "no", []
+        return
+    try:
+        cifar_folder()  # the workers inherit $CIFAR10_PATH at it
+    except UserError as e:
+        raise pytest.UsageError(f"CIFAR-10 for the tests: {e}") from None
+
+
+def pytest_report_header(config):
+    if distributed(config) and config.getoption("dist") != "no":
+        return f"CIFAR-10 for the tests: {cifar_folder()}"
 
 
 def needs_data(item):

@@ -154,3 +154,15 @@ def test_commands_are_thin_and_import_no_other_command():
 def test_one_did_you_mean():
     users = [p.relative_to(REPO) for p in MODULES.values() if "get_close_matches" in p.read_text()]
     assert [str(p) for p in users] == ["suite/core/registry.py"]
+
+
+def test_installed_as_one_package_with_a_console_script_per_command():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    setuptools = project["tool"]["setuptools"]
+    assert "py-modules" not in setuptools
+    assert {p.split(".")[0] for p in setuptools["packages"]} == {"suite"}
+    assert sorted(setuptools["packages"]) == sorted(m for m, p in MODULES.items() if p.name == "__init__.py")
+    scripts = project["project"]["scripts"]
+    assert scripts == {f"cifar10-{name}": f"suite.commands.{name}:main" for name in (*COMMANDS, "models")}

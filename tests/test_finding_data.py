@@ -23,7 +23,7 @@ from suite.data import cifar10 as data
 from suite.core.errors import UserError
 
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens there
-NEEDS_DATA = "tests/test_data.py::test_real_data_layout_and_statistics"
+NEEDS_DATA = "tests/test_data.py::test_official_files_unpickle_exactly_as_plain_pickle_does[data_batch_1]"
 
 
 def pytest_in_fresh_home(home, *args, env=None):

@@ -188,7 +188,22 @@ def plan_for(name):
     return PLAN.get(name) or FAMILY_PLAN.get(get_builder(name).__module__, (20, 0.5))
 
 
-@pytest.mark.parametrize("name", ALL)
+# A model that is another's network at another depth, or with other defaults, trains as
+# that one does: the deeper CIFAR ResNets as resnet20 (the same blocks, more of them), and
+# the All-CNN paper models as the three that hold every layer kind they use (model_c's
+# pooling, strided_cnn_c's strides, allcnn_c's all-convolution body; model_a and model_b
+# differ from model_c in kernel sizes only, convpool_cnn_c from it by one more conv before
+# each pooling, allcnn_c_study from allcnn_c in its dropout). Every model still builds and
+# runs forward (test_builds_with_the_suite_conventions).
+TRAINS_AS_ANOTHER = {"resnet32", "resnet44", "resnet56", "resnet110", "model_a", "model_b", "convpool_cnn_c",
+                     "allcnn_c_study"}
+
+
+def test_every_model_that_skips_overfitting_is_registered():
+    assert TRAINS_AS_ANOTHER <= set(ALL)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in TRAINS_AS_ANOTHER])
 def test_overfits_a_fixed_real_batch(name, fixed_batch):
     x, y = fixed_batch
     x = x.astype("float32") / 255.0
@@ -211,7 +226,7 @@ JAX_SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(0)
     x = rng.random((8, 32, 32, 3), dtype=np.float32)
     y = rng.integers(0, 10, 8)
-    for name, params in [("allcnn_c", {}), ("resnet20", {"shortcut": "A"}), ("minivggnet", {})]:
+    for name, params in [("allcnn_c", {}), ("resnet20", {"shortcut": "A"})]:  # minivggnet: test_training
         model = create(name, weight_decay=1e-4, **params)
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         loss = float(model.train_on_batch(x, y))
@@ -225,4 +240,4 @@ def test_builders_train_under_jax():
     run = subprocess.run([sys.executable, "-c", JAX_SCRIPT], cwd=REPO, env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert run.stdout.count(" ok ") == 3
+    assert run.stdout.count(" ok ") == 2
