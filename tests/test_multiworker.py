@@ -1,5 +1,5 @@
 """Training on several machines: two train.py workers on this machine (loopback, free ports),
-started as the README's recipe starts them, under MultiWorkerMirroredStrategy.
+started as docs/several-machines.md's recipe starts them, under MultiWorkerMirroredStrategy.
 
 They train what one machine trains (same global batch, learning rates and weights), only
 the chief writes the run folder, a killed worker stops the other with one line, and
@@ -70,7 +70,7 @@ def weights(path):
 
 def assert_close(a, b, atol, what):
     """Assert two weights files' values agree within ``atol``; print the largest difference
-    (``pytest -s`` shows it: the README quotes it)."""
+    (``pytest -s`` shows it: docs/several-machines.md quotes it)."""
     assert sorted(a) == sorted(b)
     largest = max(float(np.max(np.abs(a[name] - b[name]))) for name in a)
     print(f"\nlargest |difference| of {what}: {largest:.3g}")
