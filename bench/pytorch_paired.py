@@ -26,7 +26,7 @@ round (and the order of PyTorch's layouts with it), so that the machine's drift 
 over minutes here) hits both sides alike; the table gives the median figures and the
 median of the per-round ratios, with their range. The children see no GPU
 (``CUDA_VISIBLE_DEVICES=``) and inherit the environment as it is, so train.py and
-evaluate.py choose TensorFlow's CPU kernels themselves (``suite/cpu.py``; the table
+evaluate.py choose TensorFlow's CPU kernels themselves (``suite/core/cpu.py``; the table
 quotes their header's ``cpu`` line). The table and the raw figures (.json beside it) go
 to ``bench/pytorch_paired_<amx|avx512|avx2|machine>.md`` after every round.
 

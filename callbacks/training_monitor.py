@@ -17,9 +17,10 @@ callbacks that run right after this one (they share the GIL). It still takes CPU
 training (``python bench/checkpoints.py`` measures it), so the drawing gets at most
 ``draw_share`` of the wall clock: after a draw of d seconds the next one waits until
 d / draw_share seconds have passed since that one began. Short epochs (a subset, a fast
-GPU) are drawn every few epochs, always the newest history. ``on_train_end`` (and ``wait``) draw the last epoch and wait
-for it. A drawing that fails (a full disk: ``suite.core.errors.WriteError``) is raised in the
-training thread, when the next epoch begins or by ``wait``.
+GPU) are drawn every few epochs, always the newest history. ``on_train_end`` (and
+``wait``) draw the last epoch and wait for it. A drawing that fails (a full disk:
+``suite.core.errors.WriteError``) is raised in the training thread, when the next epoch
+begins or by ``wait``.
 """
 
 import json

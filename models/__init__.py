@@ -17,7 +17,8 @@ def list_models(pretrained=False):
     """The registered model names, sorted; with ``pretrained=True`` only those whose
     weights ship in ``weights/`` (``suite.models.pretrained``)."""
     if pretrained:
-        return [n for n in list_pretrained() if n in MODELS.names()]
+        registered = set(MODELS.names())
+        return [n for n in list_pretrained() if n in registered]
     return MODELS.names()
 
 

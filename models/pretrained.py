@@ -15,14 +15,13 @@ trained with; the returned model has that scaling built in, so it takes raw uint
 from pathlib import Path
 
 from suite.core.errors import UserError
-from suite.core.paths import WEIGHTS
+from suite.core.paths import WEIGHTS as WEIGHTS_DIR
 from suite.core.registry import did_you_mean
 from suite.data.preprocessing import input_scaling, wrap
 from suite.models.registry import builder_params
 from suite.weights.formats import load_weights_file
 from suite.weights.sidecar import read_sidecar, sidecar_path
 
-WEIGHTS_DIR = WEIGHTS
 SUFFIX = ".weights.h5"
 
 

@@ -7,9 +7,8 @@ order. ``models`` and ``callbacks`` are the checkout's top-level folders of thos
 pyproject.toml installs as ``suite.models`` and ``suite.callbacks``.
 """
 
-from pathlib import Path
+from suite.core.paths import CHECKOUT
 
 # Run from a checkout that was never installed, the two folders are found beside this one.
-_CHECKOUT = Path(__file__).resolve().parent.parent
-if (_CHECKOUT / "models" / "registry.py").is_file():
-    __path__.append(str(_CHECKOUT))
+if (CHECKOUT / "models" / "registry.py").is_file():
+    __path__.append(str(CHECKOUT))

@@ -77,7 +77,8 @@ SETTINGS = {
         "train_epochs": Setting({}, rules.PATTERN_EPOCHS,
                                 "variables (path patterns) updated only in the first N epochs, e.g. {'whiten/bias': 3}"),
         "lookahead_every": Setting(0, rules.Rule(lambda v: rules.is_int(v) and v >= 0, "an integer >= 0"),
-                                   "lookahead: slow weights updated every N steps; 0: off (suite.training.param_groups)"),
+                                   "lookahead: slow weights updated every N steps; 0: off "
+                                   "(suite.training.param_groups)"),
         "lookahead_decay": Setting(0.0, rules.UNIT, "lookahead: slow weights keep decay * (t/T)**power of themselves"),
         "lookahead_power": Setting(1.0, rules.NON_NEGATIVE, "lookahead: the power of the decay's ramp"),
     },
@@ -112,7 +113,8 @@ SETTINGS = {
         "cpu_devices": Setting(1, rules.count, "split the CPU into this many logical devices (tests the multi-device path)"),
         "threads": Setting(None, rules.OPTIONAL_COUNT, "TF intra-op threads; null: TF's choice"),
         "steps_per_execution": Setting("auto", rules.AUTO_OR_COUNT,
-                                       "training steps per call of the compiled step; auto: see suite.training.runtime"),
+                                       "training steps per call of the compiled step; "
+                                       "auto: see suite.training.runtime"),
         "augment_in": Setting("auto", rules.choice("auto", "input", "model"),
                               "where flip-and-crop runs: auto (input under TensorFlow, model elsewhere), input, model"),
     },
@@ -373,7 +375,8 @@ def _check_sections(cfg, where):
 
 
 def _check_model(model, where):
-    from suite.models import builder_params  # lazy: keeps TensorFlow unloaded until a config is checked against a model
+    # lazy: keeps TensorFlow unloaded until a config is checked against a model
+    from suite.models import builder_params
     try:
         knobs = builder_params(model["name"])
     except UserError as e:  # the registry's unknown-model message, did-you-mean included

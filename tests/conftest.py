@@ -149,20 +149,26 @@ def distributed(config):
 def pytest_configure(config):
     if not distributed(config) or config.getoption("collectonly"):
         return
-    if os.environ.get("CIFAR10_PATH"):
-        os.environ["CIFAR10_PATH"] = os.path.abspath(os.environ["CIFAR10_PATH"])
     if resolve_source() is None:
         config.option.dist, config.option.tx = "no", []
         return
-    try:
-        cifar_folder()  # the workers inherit $CIFAR10_PATH at it
-    except UserError as e:
-        raise pytest.UsageError(f"CIFAR-10 for the tests: {e}") from None
+    data_folder()  # the workers inherit $CIFAR10_PATH at it
 
 
 def pytest_report_header(config):
-    if distributed(config) and config.getoption("dist") != "no":
+    if config.option.verbose >= 0 and distributed(config):
         return f"CIFAR-10 for the tests: {cifar_folder()}"
+
+
+def data_folder():
+    """``cifar_folder()``, or the session's one-line stop (a UsageError) that says where to
+    put the data."""
+    try:
+        return cifar_folder()
+    except UserError as e:
+        raise pytest.UsageError(f"the tests need the real CIFAR-10: {e}. Put the official python batches "
+                                f"(cifar-10-batches-py from https://www.cs.toronto.edu/~kriz/cifar.html) in "
+                                f"{KERAS_CACHE}, or set CIFAR10_PATH to that folder") from None
 
 
 def needs_data(item):
@@ -178,14 +184,8 @@ def pytest_collection_finish(session):
     for item in reading:
         if item.get_closest_marker("fast"):
             raise pytest.UsageError(f"{item.nodeid} is marked fast but reads CIFAR-10 (cifar_dir)")
-    if not reading:
-        return
-    try:
-        cifar_folder()
-    except UserError as e:
-        raise pytest.UsageError(f"the tests need the real CIFAR-10: {e}. Put the official python batches "
-                                f"(cifar-10-batches-py from https://www.cs.toronto.edu/~kriz/cifar.html) in "
-                                f"{KERAS_CACHE}, or set CIFAR10_PATH to that folder") from None
+    if reading:
+        data_folder()
 
 
 def pytest_report_collectionfinish(config, items):

@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-from suite.commands import train
 from conftest import REPO, train_run
 from suite.config import load_config
 from suite.core.errors import UserError

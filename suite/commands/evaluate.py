@@ -11,12 +11,12 @@ the most confused classes, a confusion matrix and a grid of misclassified images
 
 The weights file may be a Keras 3 ``.weights.h5`` (what the suite writes) or a Keras 2
 HDF5 file (``save_weights("x.h5")``; told apart by its contents, see
-``suite/legacy_weights.py``). The model and its input scaling come from, in this order,
+``suite/weights/formats.py``). The model and its input scaling come from, in this order,
 ``--model`` (with ``--param`` and ``--normalize``), ``--config``, the sidecar JSON beside
 the weights, or the run folder's ``config.yaml``.
 
 Everything goes into a new folder ``outputs/eval-<name>-<timestamp>/`` (``--out-dir``):
-what the reports of ``suite/reports.py`` write (``per_class.csv``, ``confusion.png``,
+what the reports of ``suite/analysis/reports.py`` write (``per_class.csv``, ``confusion.png``,
 ``misclassified.png``, ``predictions.npz``), ``metrics.json`` and ``report.txt`` (what is
 printed).
 """
@@ -55,4 +55,3 @@ def parse_args(argv):
 
 def main(argv=None):
     return run_cli(run, parse_args(argv))
-

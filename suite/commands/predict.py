@@ -40,4 +40,3 @@ def parse_args(argv):
 
 def main(argv=None):
     return run_cli(run, parse_args(argv))
-

@@ -9,8 +9,9 @@ beside the published figures, and the weights that ship in ``weights/``.
 ``metrics.json`` and ``curves.png`` into ``results/<config name>/`` (never its weights),
 then rewrites ``results/README.md``. With ``--weights`` it also copies the run's
 ``final.weights.h5`` to ``weights/<model>.weights.h5`` with a sidecar that adds the final
-test accuracy (and the accuracy on the first 1,000 test images, which CI checks), so ``suite.models.create(<model>, pretrained=True)`` and ``evaluate.py
---pretrained <model>`` find them. An existing record or weights file is kept unless
+test accuracy (and the accuracy on the first 1,000 test images, which CI checks), so
+``suite.models.create(<model>, pretrained=True)`` and ``evaluate.py --pretrained <model>``
+find them. An existing record or weights file is kept unless
 ``--replace`` is given.
 
 ``readme`` builds the table from the records alone: model, config, epochs, final test
@@ -23,7 +24,8 @@ to), if it has one.
 import argparse
 
 from suite.core.errors import run_cli
-from suite.workflows.results import RESULTS, WEIGHTS, run
+from suite.core.paths import RESULTS, WEIGHTS
+from suite.workflows.results import run
 
 
 def parse_args(argv):
@@ -42,4 +44,3 @@ def parse_args(argv):
 
 def main(argv=None):
     return run_cli(run, parse_args(argv))
-

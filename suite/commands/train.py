@@ -43,4 +43,3 @@ def main(argv=None):
     if cluster.lost_contact():  # exit before TensorFlow's collective threads can abort the process
         cluster.exit_now(code)
     return code
-

@@ -47,4 +47,3 @@ def parse_args(argv):
 
 def main(argv=None):
     return run_cli(run, parse_args(argv))
-

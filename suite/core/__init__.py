@@ -1,1 +1,2 @@
-"""Plumbing every layer uses: errors, files written atomically, locks, folders, registries, value rules, the CPU and a quiet start-up."""
+"""Plumbing every layer uses: errors, files written atomically, locks, folders, registries,
+value rules, the CPU and a quiet start-up."""

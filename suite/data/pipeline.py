@@ -6,8 +6,9 @@ uninterrupted one would.
 
 ``training_input`` picks the feeder. Under TensorFlow it is a ``tf.data`` dataset of one
 epoch (``tf_batches``) that ``fit`` passes over once per epoch: it gathers batches in
-C++ while the step runs, where a ``PyDataset`` costs Python time every batch (docs/performance.md, "What makes the CPU path fast"). Under other backends it is ``Batches``,
-a ``keras.utils.PyDataset``. TensorFlow is imported only by the ``tf_*`` functions.
+C++ while the step runs, where a ``PyDataset`` costs Python time every batch
+(docs/performance.md, "What makes the CPU path fast"). Under other backends it is
+``Batches``, a ``keras.utils.PyDataset``. TensorFlow is imported only by the ``tf_*`` functions.
 
 Keras asks for the first batches of the next epoch before the epoch callbacks run (it
 opens the next pass as soon as the last batch is taken, and the input prefetches), so

@@ -1,1 +1,2 @@
-"""What the commands do: train a config (one run or a sweep), evaluate, predict, visualise, export, compare runs, record results."""
+"""What the commands do: train a config (one run or a sweep), evaluate, predict, visualise,
+export, compare runs, record results."""

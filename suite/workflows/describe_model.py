@@ -9,7 +9,6 @@ keras = import_keras()  # before the models import TensorFlow, so that its nativ
 
 from suite.analysis.model_files import write_diagram  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
-from suite.core.errors import run_cli  # noqa: E402
 from suite.core.keyvalue import parse_items  # noqa: E402
 from suite.models import builder_params, create, list_models  # noqa: E402
 from suite.training.runtime import configure  # noqa: E402

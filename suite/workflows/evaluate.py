@@ -13,11 +13,10 @@ from suite import models  # noqa: E402
 from suite.analysis.inference import predict  # noqa: E402
 from suite.analysis.reports import Evaluation, run_reports  # noqa: E402
 from suite.analysis.tta import NAMES as TTA_NAMES  # noqa: E402
-from suite.analysis.tta import add_argument as add_tta_argument
 from suite.config import DEFAULTS, load_config  # noqa: E402
 from suite.core import cpu  # noqa: E402
 from suite.core.atomic import write_json, write_text  # noqa: E402
-from suite.core.errors import UserError, run_cli  # noqa: E402
+from suite.core.errors import UserError  # noqa: E402
 from suite.core.folders import new_folder  # noqa: E402
 from suite.core.keyvalue import parse_items  # noqa: E402
 from suite.data import whitening  # noqa: E402
@@ -27,7 +26,6 @@ from suite.data.preprocessing import scaling_layer, wrap  # noqa: E402
 from suite.training.runtime import configure, device_description  # noqa: E402
 from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
 from suite.weights.sidecar import read_sidecar, sidecar_path  # noqa: E402
-from suite.workflows.weight_source import add_arguments as add_weights_arguments  # noqa: E402
 from suite.workflows.weight_source import weights_file
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C

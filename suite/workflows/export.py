@@ -13,13 +13,12 @@ import numpy as np  # noqa: E402
 
 from suite import models  # noqa: E402
 from suite.core.atomic import atomic_folder, atomic_path, make_folders, write_text  # noqa: E402
-from suite.core.errors import UserError, run_cli  # noqa: E402
+from suite.core.errors import UserError  # noqa: E402
 from suite.core.quiet import native_stderr_silenced  # noqa: E402
 from suite.data.preprocessing import input_scaling  # noqa: E402
 from suite.models.airbench import WhiteningConv  # noqa: E402
 from suite.models.pretrained import load_with_sidecar  # noqa: E402
 from suite.models.resnet import ZeroPadShortcut  # noqa: E402
-from suite.workflows.weight_source import add_arguments as add_weights_arguments  # noqa: E402
 from suite.workflows.weight_source import weights_file, weights_name
 
 

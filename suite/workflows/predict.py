@@ -13,13 +13,11 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 import numpy as np  # noqa: E402
 
 from suite import models  # noqa: E402
-from suite.analysis.tta import add_argument as add_tta_argument  # noqa: E402
 from suite.analysis.tta import predict_with_tta
 from suite.core.atomic import write_text  # noqa: E402
-from suite.core.errors import UserError, run_cli  # noqa: E402
+from suite.core.errors import UserError  # noqa: E402
 from suite.core.images import open_image  # noqa: E402
 from suite.models.pretrained import load_wrapped  # noqa: E402
-from suite.workflows.weight_source import add_arguments as add_weights_arguments  # noqa: E402
 from suite.workflows.weight_source import weights_file
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")

@@ -8,12 +8,13 @@ import shutil
 import statistics
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from suite.core.atomic import atomic_path, make_folders, write_json, write_text
 from suite.core.errors import UserError
-from suite.core.paths import RESULTS, WEIGHTS
 from suite.core.quiet import import_keras
+from suite.data.cifar10 import load_cifar10
 from suite.weights.sidecar import read_sidecar, sidecar_path
 
 STUDIES = "studies"  # results/studies/<name>/: records beside the table, each with its NOTE.md
@@ -148,11 +149,9 @@ def first_test_accuracy(weights, run_dir):
     """The accuracy of ``weights`` (loaded as ``suite.models.create(..., pretrained=True)``
     loads them) on the first ``FIRST_TEST`` CIFAR-10 test images of the run's data: the
     figure CI checks the shipped file against."""
-    import numpy as np
-
-    import_keras()  # lazy: the models below load TensorFlow, which recording a run without weights never needs
-    from suite.data.cifar10 import load_cifar10  # lazy: as above
-    from suite.models.pretrained import load_wrapped  # lazy: as above
+    import_keras()  # quietly, before the models load TensorFlow
+    # lazy: TensorFlow, which recording a run without its weights never needs
+    from suite.models.pretrained import load_wrapped
     from suite.models.registry import build  # lazy: as above
 
     config = yaml.safe_load((run_dir / "config.yaml").read_text())

@@ -28,7 +28,7 @@ from suite.callbacks.training_monitor import load_history  # noqa: E402
 from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
 from suite.core import cpu  # noqa: E402
 from suite.core.atomic import remove_temporaries, write_json, write_text  # noqa: E402
-from suite.core.errors import UserError, WriteError, one_line, run_cli  # noqa: E402
+from suite.core.errors import UserError, WriteError, one_line  # noqa: E402
 from suite.core.folders import new_folder  # noqa: E402
 from suite.core.lock import lock_folder  # noqa: E402
 from suite.data import cifar10 as datasets  # noqa: E402
