@@ -20,6 +20,7 @@ import numpy as np
 from suite.core import safe_pickle
 from suite.core.errors import UserError
 from suite.core.paths import SAMPLE
+from suite.core.provenance import data_identity
 from suite.core.registry import did_you_mean
 from suite.data import whitening as zca
 from suite.data.kaggle import LABELS as KAGGLE_LABELS
@@ -320,6 +321,11 @@ class Splits:
     whitening: object = None  # suite.data.whitening.Whitening for normalize: zca
 
     @property
+    def identity(self):
+        """The test images as ``suite.core.provenance.data_identity`` names them."""
+        return data_identity(data_name(self.source, self.is_sample), self.x_test, self.y_test)
+
+    @property
     def preprocessing(self):
         """The sidecar's record of the input scaling (``suite.data.preprocessing.input_scaling`` reads it)."""
         if self.whitening is not None:
@@ -327,6 +333,13 @@ class Splits:
                     "zca": self.whitening.describe()}
         return {"mean": self.mean, "std": self.std, "input_dtype": "uint8",
                 "note": "x_float = (uint8 pixels - mean) / std, per RGB channel"}
+
+
+def data_name(source, is_sample):
+    """What the images are, without where they lie: ``cifar10``, ``cifar10-sample`` or ``kaggle-cifar10``."""
+    if is_sample:
+        return "cifar10-sample"
+    return "kaggle-cifar10" if source.endswith("(Kaggle layout)") else "cifar10"
 
 
 def only_classes(data, names):

@@ -19,6 +19,7 @@ from suite.weights.sidecar import read_sidecar, sidecar_path
 
 STUDIES = "studies"  # results/studies/<name>/: records beside the table, each with its NOTE.md
 RECORD_FILES = ("config.yaml", "history.json", "metrics.json", "curves.png")
+OPTIONAL_FILES = ("provenance.json",)  # runs from before the suite wrote it have none
 MAX_WEIGHTS_BYTES = 10 * 1024 * 1024
 FULL_TRAIN, FULL_TEST = 50_000, 10_000
 FIRST_TEST = 1000  # the test images CI checks each shipped weights file on (tests/test_shipped_weights.py)
@@ -101,7 +102,7 @@ def seed_records(folder):
 
 def copy_record(run_dir, folder):
     make_folders(folder)
-    for name in RECORD_FILES:
+    for name in RECORD_FILES + tuple(f for f in OPTIONAL_FILES if (run_dir / f).is_file()):
         with atomic_path(folder / name) as tmp:
             shutil.copyfile(run_dir / name, tmp)
 

@@ -6,6 +6,7 @@ command's arguments.
 
 import argparse
 import contextlib
+import json
 import statistics
 import sys
 import time
@@ -31,6 +32,7 @@ from suite.core.atomic import remove_temporaries, write_json, write_text  # noqa
 from suite.core.errors import UserError, WriteError, one_line  # noqa: E402
 from suite.core.folders import new_folder  # noqa: E402
 from suite.core.lock import lock_folder  # noqa: E402
+from suite.core.provenance import provenance  # noqa: E402
 from suite.data import cifar10 as datasets  # noqa: E402
 from suite.data import whitening  # noqa: E402
 from suite.data.augment import augmentation  # noqa: E402
@@ -99,6 +101,7 @@ def run_one(args, extra_callbacks, locks):
 def train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started):
     """Open the run folder, train, and write the final weights and ``metrics.json``; the metrics."""
     initial_epoch = open_run_folder(args, run_dir, cfg, trainer, splits)
+    record_provenance(run_dir, splits, runtime, initial_epoch)
     inputs = make_inputs(cfg, trainer, splits, runtime, initial_epoch)
     callbacks = make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, inputs, extra_callbacks)
     status, reason = fit(cfg, trainer, inputs, callbacks, initial_epoch)
@@ -277,6 +280,28 @@ def open_run_folder(args, run_dir, cfg, trainer, splits):
     return done
 
 
+PROVENANCE = "provenance.json"
+
+
+def record_provenance(run_dir, splits, runtime, initial_epoch):
+    """Add this process to the run's ``provenance.json``: one entry for the process that
+    started the run and one for each that resumed it (``suite.core.provenance``)."""
+    path = run_dir / PROVENANCE
+    sessions = read_provenance(run_dir) if initial_epoch or path.exists() else []
+    entry = provenance(runtime.backend, device_description(runtime), runtime.precision, splits.identity)
+    write_json(path, [*sessions, {"from_epoch": initial_epoch + 1, **entry}])
+
+
+def read_provenance(run_dir):
+    """The entries of ``provenance.json`` ([] for a run from before the suite wrote it)."""
+    path = run_dir / PROVENANCE
+    try:
+        sessions = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return sessions if isinstance(sessions, list) else []
+
+
 class Inputs(NamedTuple):
     train: object
     train_steps: object     # steps per epoch for fit, or None (the input knows)
@@ -378,8 +403,9 @@ def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, 
                "session_wall_time_sec": round(time.perf_counter() - started, 2),
                "train_images_per_sec": round(statistics.median(images_per_sec), 1) if images_per_sec else None,
                "train_images": len(splits.x_train), "test_images": len(splits.x_test),
-               "data_source": splits.source, "is_sample": splits.is_sample,
-               "backend": runtime.backend, "device": device_description(runtime), "precision": runtime.precision}
+               "data": splits.identity, "is_sample": splits.is_sample,
+               "backend": runtime.backend, "device": device_description(runtime), "precision": runtime.precision,
+               "provenance": read_provenance(run_dir)}
     if status != "completed":
         return metrics
     save_weights_atomic(net, run_dir / "final.weights.h5",
