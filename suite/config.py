@@ -30,7 +30,9 @@ from suite.training.optim import OPTIMIZERS
 from suite.training.schedules import SCHEDULES
 
 MONITORS = ("val_loss", "val_accuracy", "loss", "accuracy")
-VALIDATION = rules.Rule(lambda v: v == "test" or (rules.is_number(v) and 0 < v < 1), "'test' or a fraction in (0, 1)")
+VALIDATION = rules.Rule(lambda v: v == "test" or (rules.is_number(v) and 0 < v < 1)
+                        or (isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                        "'test', a fraction in (0, 1) or a count of images")
 
 # ----------------------------------------------------------------------------- settings
 SETTINGS = {
@@ -55,7 +57,8 @@ SETTINGS = {
         "classes": Setting(None, rules.CLASSES, "train and test on these classes only (e.g. [cat, dog]), "
                                                 "labelled 0, 1, ... in this order"),
         "validation": Setting("test", VALIDATION,
-                              "test (as the study projects do) or a fraction of the training set held out"),
+                              "test (as the study projects do: the best checkpoint is then chosen on the test set), "
+                              "or a fraction (0.1) or count (5000) of the training images held out to select on"),
         "normalize": Setting("scale", rules.choice("scale", "none", "standardize", "zca"),
                              "scale: x/255; none: the raw pixel values 0..255; standardize: per-channel mean/std of the training images; "
                              "zca: global contrast normalisation and ZCA whitening fitted on them (All-CNN)"),

@@ -157,11 +157,11 @@ def test_progress_bar_on_a_terminal(monkeypatch, capsys):
 
 
 def test_run_writes_the_whole_report(tiny_run, tiny_expected, cifar, tmp_path, capsys):
-    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--limit", 500)
+    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--checkpoint", "best", "--limit", 500)
     assert code == 0, err
     assert report.name.startswith(f"eval-{tiny_run.name}-best-")
     assert {p.name for p in report.iterdir()} == {"metrics.json", "per_class.csv", "report.txt", "confusion.png",
-                                                  "misclassified.png", "predictions.npz"}
+                                                  "misclassified.png", "predictions.npz", "reliability.png"}
     m = metrics_of(report)
     y = cifar.y_test[:500]
     # the same figures as Keras' own evaluate of the same weights on the same images
@@ -191,11 +191,22 @@ def test_run_writes_the_whole_report(tiny_run, tiny_expected, cifar, tmp_path, c
     assert m["images_per_sec"] > 0 and m["is_sample"] is False and m["split"] == "test"
     assert m["weights"] == str(tiny_run / "best.weights.h5") and m["model"] == "shallownet"
     assert m["backend"] and m["device"] and m["checkpoint"]["kind"] == "best"
+    # the run validated on the test set, so its best checkpoint was chosen there: said once, and kept
+    assert m["checkpoint"]["selected_on"] == "the test set" and m["test_set_selected_checkpoint"] is True
+    assert err.count("warning: best.weights.h5 is the epoch with the best val_loss on the test set") == 1
+    assert "SELECTED on these test images" in out
+    # what made the report, with no path of this machine for the data
+    assert m["provenance"]["versions"]["keras"] and m["provenance"]["data"]["name"] == "cifar10"
+    assert m["data"]["test_images"] == 500 and "/" not in json.dumps(m["data"])
+    # calibration, from the same probabilities
+    from suite.analysis import calibration
+    assert m["calibration"]["ece"] == pytest.approx(calibration.expected_calibration_error(tiny_expected["probs"], y),
+                                                    abs=1e-6)
     # what is printed is what report.txt holds
     assert out.strip() == (report / "report.txt").read_text().strip()
     assert f"accuracy {m['accuracy']:.4f}" in out and "images/s" in out and "most confused" in out
     assert f"{m['most_confused'][0]['true']:>10} -> {m['most_confused'][0]['predicted']}" in out
-    for png in ("confusion.png", "misclassified.png"):
+    for png in ("confusion.png", "misclassified.png", "reliability.png"):
         assert (report / png).read_bytes()[:8] == PNG and (report / png).stat().st_size > 20_000
 
 
@@ -208,7 +219,8 @@ def test_run_matches_the_runs_own_test_figures(tiny_run, cifar, tmp_path, capsys
     subset = tmp_path / "test_subset.npz"
     np.savez(subset, x_train=cifar.x_train[:10], y_train=cifar.y_train[:10],
              x_test=cifar.x_test[idx], y_test=cifar.y_test[idx])
-    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--data-path", subset)
+    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--checkpoint", "best",
+                                           "--data-path", subset)
     assert code == 0, err
     m, run = metrics_of(report), json.loads((tiny_run / "metrics.json").read_text())
     assert m["images"] == len(idx) == 200
@@ -228,10 +240,11 @@ def test_weights_with_sidecar_config_or_final(tiny_run, tiny_expected, tmp_path,
                                            "--config", tiny_run / "config.yaml", "--limit", 200)
     assert code == 0, err
     assert metrics_of(report)["accuracy"] == m["accuracy"] and metrics_of(report)["model_from"].startswith("--config")
-    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--checkpoint", "final", "--limit", 50)
+    code, out, err, report = evaluate_main(tmp_path, capsys, "--run", tiny_run, "--limit", 50)  # final by default
     assert code == 0, err
     m = metrics_of(report)
     assert m["weights"].endswith("final.weights.h5") and m["checkpoint"]["kind"] == "final" and m["images"] == 50
+    assert m["test_set_selected_checkpoint"] is False and "warning" not in err
 
 
 def test_sample_says_it_is_the_sample(tiny_run, tmp_path, capsys):
@@ -239,7 +252,7 @@ def test_sample_says_it_is_the_sample(tiny_run, tmp_path, capsys):
     assert code == 0, err
     m = metrics_of(report)
     assert m["is_sample"] is True and m["split"] == "sample" and m["images"] == 500
-    assert "not on the CIFAR-10 test set" in m["note"] and m["data_source"].endswith("cifar10_sample.npz")
+    assert "not on the CIFAR-10 test set" in m["note"] and m["data"]["name"] == "cifar10-sample" and len(m["data"]["test_sha256"]) == 64
     assert "-sample-" in report.name
     assert "NOT the CIFAR-10 test set" in out and "SAMPLE loss" in out and "test loss" not in out
 

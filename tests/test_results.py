@@ -80,6 +80,40 @@ def test_every_record_is_a_complete_full_data_run():
         assert m["name"] == folder.name
 
 
+def test_seed_records_differ_from_their_record_only_in_the_seed():
+    """mean ± sd never mixes recipes: every ``seed<N>/`` beside a record is the record's
+    config with ``training.seed: N`` and nothing else changed (its precision as resolved)."""
+    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name != records.STUDIES]
+    seeded = 0
+    for folder in folders:
+        config, seed = records.config_without_seed(folder)
+        for sub in sorted(folder.glob("seed*")):
+            other, other_seed = records.config_without_seed(sub)
+            assert other == config, f"{sub} differs from {folder} in more than the seed"
+            assert sub.name == f"seed{other_seed}" and other_seed != seed, sub
+            assert sub in records.seed_records(folder)
+            seeded += 1
+    assert seeded >= 4
+
+
+def test_a_changed_setting_is_not_a_seed(tmp_path):
+    record = tmp_path / "minivggnet"
+    shutil.copytree(REPO / "results" / "minivggnet", record, ignore=shutil.ignore_patterns("seed*"))
+    other = record / "seed7"
+    shutil.copytree(record, other)
+    text = (record / "config.yaml").read_text()
+    (other / "config.yaml").write_text(text.replace("seed: 42", "seed: 7"))
+    assert records.seed_records(record) == [record, other]
+    (other / "config.yaml").write_text(text.replace("seed: 42", "seed: 7").replace("batch_size: 64", "batch_size: 32"))
+    assert records.seed_records(record) == [record]
+
+
+def test_no_record_names_a_path_of_the_machine_that_made_it():
+    for path in (REPO / "results").rglob("*.json"):
+        text = path.read_text()
+        assert '"/' not in text and "data_source" not in text, path
+
+
 def test_every_study_has_a_note_and_is_listed():
     studies = sorted(p for p in (REPO / "results" / records.STUDIES).iterdir() if p.is_dir())
     assert studies

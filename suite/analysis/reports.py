@@ -15,6 +15,7 @@ import keras
 import numpy as np
 from matplotlib.figure import Figure
 
+from suite.analysis import calibration
 from suite.analysis.plots import save
 from suite.analysis.tta import combine, views
 from suite.core.atomic import atomic_path, write_text
@@ -38,6 +39,8 @@ class Evaluation:
     is_sample: bool             # the quick-start sample, not the CIFAR-10 test set
     images_per_sec: float
     seconds: float
+    temperature: float = None   # temperature scaling's T (fitted on held-out training images), or None
+    temperature_note: str = ""  # where T came from
 
     @cached_property
     def predicted(self):
@@ -132,6 +135,27 @@ def misclassified(ev, out):
     plot_mistakes(ev.x, ev.y, ev.predicted, ev.probs, ev.class_names, out / "misclassified.png",
                   f"{ev.model_name}: the most confident mistakes" + (" (on the SAMPLE)" if ev.is_sample else ""))
     return [], {}
+
+
+@report
+def calibration_report(ev, out):
+    """ECE (15 bins), NLL and Brier score (``suite.analysis.calibration``), before and, given
+    a temperature, after temperature scaling; ``reliability.png``."""
+    before = calibration.measures(ev.probs, ev.y)
+    after = calibration.with_temperature(ev.probs, ev.temperature) if ev.temperature else None
+    metrics = {"calibration": {"bins": calibration.BINS, **before}}
+    lines = ["", f"calibration: ECE {100 * before['ece']:.2f}% (15 bins)  NLL {before['nll']:.4f}  "
+                 f"Brier {before['brier']:.4f}"]
+    if after is not None:
+        scaled = calibration.measures(after, ev.y)
+        metrics["calibration"].update({"temperature": ev.temperature, "temperature_from": ev.temperature_note,
+                                       "after_temperature": scaled})
+        lines.append(f"  after temperature scaling (T = {ev.temperature:.3f}, {ev.temperature_note}): "
+                     f"ECE {100 * scaled['ece']:.2f}%  NLL {scaled['nll']:.4f}  Brier {scaled['brier']:.4f}")
+    calibration.reliability_diagram(ev.probs, ev.y, out / "reliability.png",
+                                    f"{ev.model_name}: reliability on {len(ev.y):,} "
+                                    + ("SAMPLE images" if ev.is_sample else "test images"), after)
+    return lines, metrics
 
 
 @report

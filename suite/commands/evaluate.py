@@ -1,8 +1,12 @@
 """Evaluate trained weights on the CIFAR-10 test set: loss, accuracy, a per-class report,
-the most confused classes, a confusion matrix and a grid of misclassified images.
+the most confused classes, a confusion matrix, a grid of misclassified images, calibration
+(ECE, NLL, Brier, a reliability diagram) and, asked for, robustness to CIFAR-10-C-style
+corruptions.
 
-    python evaluate.py --run outputs/allcnn_c-20261122-153000                  # the run's best.weights.h5
-    python evaluate.py --run outputs/allcnn_c-20261122-153000 --checkpoint final
+    python evaluate.py --run outputs/allcnn_c-20261122-153000                  # the run's final.weights.h5
+    python evaluate.py --run outputs/allcnn_c-20261122-153000 --checkpoint best # flagged if the test set chose it
+    python evaluate.py --pretrained resnet20 --calibrate                        # temperature scaling
+    python evaluate.py --pretrained resnet20 --corruptions all                  # CIFAR-10-C-style robustness
     python evaluate.py --pretrained minivggnet                                  # shipped weights, by name
     python evaluate.py --weights weights/allcnn_c.weights.h5                    # model from the .json sidecar
     python evaluate.py --weights weights/allcnn_c.weights.h5 --data sample      # the quick-start sample
@@ -17,8 +21,8 @@ the weights, or the run folder's ``config.yaml``.
 
 Everything goes into a new folder ``outputs/eval-<name>-<timestamp>/`` (``--out-dir``):
 what the reports of ``suite/analysis/reports.py`` write (``per_class.csv``, ``confusion.png``,
-``misclassified.png``, ``predictions.npz``), ``metrics.json`` and ``report.txt`` (what is
-printed).
+``misclassified.png``, ``reliability.png``, ``predictions.npz``), ``metrics.json`` (with
+``provenance``: what made the report) and ``report.txt`` (what is printed).
 """
 
 import argparse
@@ -49,6 +53,9 @@ def parse_args(argv):
                    help="auto (default): float32 on a CPU, mixed on a GPU, as train.py; mixed_bfloat16 is about "
                         "twice as fast on CPUs with AVX512_BF16 or AMX, with slightly different figures")
     add_tta_argument(p)
+    p.add_argument("--calibrate", action="store_true",
+                   help="fit temperature scaling (Guo et al. 2017) on held-out training images, never the test set, "
+                        "and report ECE, NLL and Brier before and after; kept beside the weights for predict.py")
     p.add_argument("--out-dir", default="outputs", help="where the report folder is created (default: outputs)")
     return p.parse_args(argv)
 

@@ -35,6 +35,9 @@ def parse_args(argv):
     p.add_argument("-o", "--output", metavar="FILE", help="with --kaggle: the submission file (default: submission.csv)")
     p.add_argument("--workers", type=int, default=os.cpu_count(), help="decoding threads (default: one per core)")
     add_tta_argument(p)
+    p.add_argument("--no-temperature", action="store_true",
+                   help="the network's own probabilities, without the temperature scaling that evaluate.py --calibrate "
+                        "kept beside the weights")
     return p.parse_args(argv)
 
 

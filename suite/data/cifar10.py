@@ -275,14 +275,27 @@ def stratified_indices(labels, per_class, seed):
 
 
 def stratified_split(labels, fraction, seed):
-    """Split indices into (train, held_out) with ``fraction`` of every class held out."""
+    """Split indices into (train, held_out) with ``fraction`` of every class held out; a
+    ``fraction`` of 1 or more is a count of images, spread over the classes by their share."""
     rng = np.random.default_rng(seed)
+    if fraction >= 1:
+        if fraction >= len(labels):
+            raise UserError(f"data.validation: {fraction} images to hold out, of {len(labels)} training images")
+        fraction = fraction / len(labels)
     held = []
     for c in np.unique(labels):
         members = np.flatnonzero(labels == c)
         held.append(rng.choice(members, max(1, round(fraction * len(members))), replace=False))
     held = np.sort(np.concatenate(held))
     return np.setdiff1d(np.arange(len(labels)), held), held
+
+
+def validation_name(validation):
+    """How a run's ``data.validation`` reads in headers and checkpoint records."""
+    if validation == "test":
+        return "the test set"
+    amount = f"{validation:.0%}" if validation < 1 else f"{validation:,} images"
+    return f"{amount} of the training set, held out"
 
 
 def channel_stats(images):
@@ -383,7 +396,7 @@ def prepare(data_cfg, seed, whitening=None):
         keep, held = stratified_split(y_train, data_cfg["validation"], seed)
         x_val, y_val = x_train[held], y_train[held]
         x_train, y_train = x_train[keep], y_train[keep]
-        validation = f"{data_cfg['validation']:.0%} of the training set, held out"
+        validation = validation_name(data_cfg["validation"])
     if data_cfg["normalize"] in RAW_SCALING:
         mean, std = RAW_SCALING[data_cfg["normalize"]]
     else:  # zca keeps the channel statistics too: flip-and-crop pads with the mean colour

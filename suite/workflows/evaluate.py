@@ -3,6 +3,7 @@ lists what it holds); ``run(args)`` takes that command's arguments.
 """
 
 import datetime
+import sys
 from pathlib import Path
 
 from suite.core.quiet import import_keras  # noqa: E402
@@ -11,6 +12,7 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 
 from suite import models  # noqa: E402
 from suite.analysis.inference import predict  # noqa: E402
+from suite.analysis import calibration  # noqa: E402
 from suite.analysis.reports import Evaluation, run_reports  # noqa: E402
 from suite.analysis.tta import NAMES as TTA_NAMES  # noqa: E402
 from suite.config import DEFAULTS, load_config  # noqa: E402
@@ -18,15 +20,18 @@ from suite.core import cpu  # noqa: E402
 from suite.core.atomic import write_json, write_text  # noqa: E402
 from suite.core.errors import UserError  # noqa: E402
 from suite.core.folders import new_folder  # noqa: E402
+from suite.core.paths import CHECKOUT  # noqa: E402
+from suite.core.provenance import data_identity, provenance  # noqa: E402
 from suite.core.keyvalue import parse_items  # noqa: E402
 from suite.data import whitening  # noqa: E402
-from suite.data.cifar10 import (RAW_SCALING, channel_stats, load_cifar10, only_classes,  # noqa: E402
+from suite.data.cifar10 import (RAW_SCALING, channel_stats, data_name, load_cifar10, only_classes,  # noqa: E402
                                 stratified_indices, stratified_split)
 from suite.data.preprocessing import scaling_layer, wrap  # noqa: E402
 from suite.training.runtime import configure, device_description  # noqa: E402
 from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
 from suite.weights.sidecar import read_sidecar, sidecar_path  # noqa: E402
-from suite.workflows.weight_source import weights_file
+from suite.weights.temperature import save_temperature  # noqa: E402
+from suite.workflows.weight_source import selection, weights_file
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
 # (docs/evaluating.md, Speed).
@@ -50,19 +55,70 @@ def run(args):
     fill_scaling(spec, data, args)
     model = wrap(net, scaling_layer(spec["mean"], spec["std"], spec.get("whitening")))
     batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
-    checkpoint = (sidecar or {}).get("checkpoint") or {}
+    checkpoint = selection(weights, run_dir) or {}
     head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, args.tta)
     print("\n".join(head), flush=True)
-    probs, images_per_sec, seconds = predict(model, x_test, batch_size, runtime.jit_compile, tta=args.tta)
+
+    def predict_images(images):
+        return predict(model, images, batch_size, runtime.jit_compile, tta=args.tta)
+
+    temperature = fit_on_held_out(args, spec, data, run_dir, weights, predict_images) if args.calibrate else None
+    probs, images_per_sec, seconds = predict_images(x_test)
     out = new_report_folder(args, weights, run_dir, data.is_sample)
-    lines, metrics = run_reports(Evaluation(x_test, y_test, probs, class_names, spec["name"], data.is_sample,
-                                            images_per_sec, seconds), out)
+    evaluation = Evaluation(x_test, y_test, probs, class_names, spec["name"], data.is_sample, images_per_sec, seconds,
+                            *(temperature[:2] if temperature else (None, "")))
+    lines, metrics = run_reports(evaluation, out)
+    if temperature:
+        lines.append(save_temperature(weights, *temperature, out))
     lines.append(f"\nreport: {out}")
     print("\n".join(lines))
-    write_json(out / "metrics.json", {**metrics, **run_facts(args, weights, fmt, load_info, checkpoint, spec, net,
-                                                             data, runtime, batch_size)})
+    facts = run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, x_test, y_test, runtime, batch_size)
+    write_json(out / "metrics.json", {**metrics, **facts})
     write_text(out / "report.txt", "\n".join(head + lines) + "\n")
     return 0
+
+
+CALIBRATION_IMAGES = 5000  # Guo et al. 2017 hold out 5,000 CIFAR training images
+
+
+def fit_on_held_out(args, spec, data, run_dir, weights, predict_images):
+    """``(T, note, held_out)``: temperature scaling fitted on training images, never the test set: the
+    run's own held-out split where it validated on one, else ``CALIBRATION_IMAGES`` of the
+    training images (stratified, seed 0), which a network trained on them has seen: such a
+    T is fitted where the network is surer than on new images, which the note says."""
+    cfg = spec.get("cfg") or config_of(run_dir, weights)
+    if cfg is not None and cfg["data"]["validation"] != "test" and not data.is_sample:
+        x, y, where = config_split(cfg, data, args, held_out=True)
+        note, held_out = f"fitted on the run's {len(x):,} held-out training images ({where})", True
+    else:
+        count = min(CALIBRATION_IMAGES, len(data.y_train) // 2)
+        _, keep = stratified_split(data.y_train, count, 0)
+        x, y = data.x_train[keep], data.y_train[keep]
+        note = (f"fitted on {len(x):,} training images (stratified, seed 0) that the network "
+                f"{'was trained on' if cfg is not None else 'may have been trained on'}: no held-out split "
+                f"(train with data.validation: 0.1 for one)")
+        held_out = False
+        print(f"warning: --calibrate: {note}; such a temperature tends to be too low", file=sys.stderr)
+    print(f"calibrating: predicting {len(x):,} training images", flush=True)
+    probs, _, _ = predict_images(x)
+    return calibration.fit_temperature(probs, y), note, held_out
+
+
+def config_of(run_dir, weights):
+    """The config the weights were trained with, where it is known: the run folder's
+    ``config.yaml``, or the shipped config their sidecar names; else None."""
+    folder = run_dir or Path(weights).parent
+    candidates = [folder / "config.yaml"]
+    shipped = (read_sidecar(weights, missing_ok=True) or {}).get("config") if sidecar_path(weights).is_file() else None
+    if isinstance(shipped, str):
+        candidates.append(CHECKOUT / shipped)
+    for path in candidates:
+        if path.is_file():
+            try:
+                return load_config(path)
+            except UserError:
+                return None
+    return None
 
 
 def check_arguments(args):
@@ -142,6 +198,13 @@ def training_images(cfg, data, args):
     """The training images whose per-channel statistics ``standardize`` needs, as training saw them."""
     if cfg is None:  # --model NAME --normalize standardize: the whole training part of the data read
         return data.x_train, data.source + (" [the sample]" if data.is_sample else "")
+    x, _, where = config_split(cfg, data, args)
+    return x, where
+
+
+def config_split(cfg, data, args, held_out=False):
+    """``(x, y, where)``: the training images the config trained on, or with ``held_out``
+    the ones its ``data.validation`` held out, picked as train.py picks them."""
     dc, seed = cfg["data"], cfg["training"]["seed"]
     same = dc["source"] == args.data and (dc["source"] == "sample" or dc["path"] == args.data_path or not dc["path"])
     source = data if same else load_cifar10(dc["path"], dc["source"])
@@ -150,15 +213,16 @@ def training_images(cfg, data, args):
         idx = stratified_indices(y, dc["subset"], seed)
         x, y = x[idx], y[idx]
     if dc["validation"] != "test":
-        keep, _ = stratified_split(y, dc["validation"], seed)
-        x = x[keep]
-    return x, f"{source.source}, as the config's data section picks them"
+        keep, held = stratified_split(y, dc["validation"], seed)
+        x, y = (x[held], y[held]) if held_out else (x[keep], y[keep])
+    return x, y, f"{data_name(source.source, source.is_sample)}, as the config's data section picks them"
 
 
 def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, tta=0):
     """The lines printed before predicting: the weights, the model, its input, the data, the device."""
     params = ", ".join(f"{k}={v}" for k, v in spec["params"].items())
     ckpt = f"; {checkpoint['kind']} checkpoint" + (f", epoch {checkpoint['epoch']}" if checkpoint.get("epoch") else "") \
+        + (f", chosen on {checkpoint['selected_on']} by {checkpoint.get('monitor')}" if checkpoint.get("selected_on") else "") \
         if checkpoint.get("kind") else ""
     scaling = spec.get("stats") or "(x - mean) / std"
     if spec.get("whitening"):
@@ -171,6 +235,8 @@ def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime
     images = f"{len(x_test):,} images" + (f" (the first {len(x_test):,} of {total:,}, --limit)" if len(x_test) < total else "")
     data_line = (f"the quick-start SAMPLE ({data.source}), {images} of its test part -- NOT the CIFAR-10 test set"
                  if data.is_sample else f"CIFAR-10 test set from {data.source}: {images}")
+    if checkpoint.get("test_set_selected"):
+        data_line += " [the checkpoint was SELECTED on these test images]"
     rows = [
         ("weights", f"{weights} ({FORMAT_NAMES[fmt]}{ckpt})"),
         ("model", f"{spec['name']}({params})  {net.count_params():,} parameters  [from {spec['origin']}]"),
@@ -197,11 +263,14 @@ def new_report_folder(args, weights, run_dir, is_sample):
                       "--out-dir: cannot create a report folder in")
 
 
-def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, runtime, batch_size):
-    """The metrics.json entries that say what was evaluated, how and where."""
+def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, x_test, y_test, runtime, batch_size):
+    """The metrics.json entries that say what was evaluated, how and where (``provenance``:
+    what made the report, ``suite.core.provenance``)."""
+    identity = data_identity(data_name(data.source, data.is_sample), x_test, y_test)
     return {
         "batch_size": batch_size, "split": "sample" if data.is_sample else "test", "is_sample": data.is_sample,
-        "data_source": data.source, "limit": args.limit,
+        "data": identity, "limit": args.limit,
+        "test_set_selected_checkpoint": bool(checkpoint.get("test_set_selected")),
         **({"note": "evaluated on the test part of the quick-start sample (data/cifar10_sample.npz), "
                     "not on the CIFAR-10 test set"} if data.is_sample else {}),
         "weights": str(weights), "weights_format": fmt, "checkpoint": checkpoint or None,
@@ -212,6 +281,7 @@ def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, runtim
         "backend": runtime.backend, "keras_version": keras.__version__, "device": device_description(runtime),
         "precision": runtime.precision, "jit_compile": runtime.jit_compile, "tta": args.tta,
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        "provenance": provenance(runtime.backend, device_description(runtime), runtime.precision, identity),
     }
 
 

@@ -13,12 +13,14 @@ keras = import_keras()  # before anything else imports TensorFlow, so that its n
 import numpy as np  # noqa: E402
 
 from suite import models  # noqa: E402
-from suite.analysis.tta import predict_with_tta
+from suite.analysis.calibration import with_temperature  # noqa: E402
+from suite.analysis.tta import predict_with_tta  # noqa: E402
 from suite.core.atomic import write_text  # noqa: E402
 from suite.core.errors import UserError  # noqa: E402
 from suite.core.images import open_image  # noqa: E402
 from suite.models.pretrained import load_wrapped  # noqa: E402
-from suite.workflows.weight_source import weights_file
+from suite.weights.temperature import temperature_of  # noqa: E402
+from suite.workflows.weight_source import weights_file  # noqa: E402
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CHUNK = 2048        # images decoded and classified at a time (bounds the memory for 300,000 images)
@@ -28,9 +30,11 @@ BATCH_SIZE = 250
 def run(args):
     check_arguments(args)
     files = kaggle_files(Path(args.kaggle)) if args.kaggle else image_files(args.images)
-    model, classes = load_model(args)
+    model, classes, temperature = load_model(args)
     top = min(args.top, len(classes))
     results, failed = classify(model, files, args.workers, strict=bool(args.kaggle), tta=args.tta)
+    if temperature:
+        results = [(path, with_temperature(probs[None], temperature)[0]) for path, probs in results]
     if args.kaggle:
         path = Path(args.output or "submission.csv")
         write_text(path, submission(files, results, classes))
@@ -92,10 +96,16 @@ def kaggle_files(folder):
 
 
 def load_model(args):
-    """The network with its input scaling built in (uint8 in, probabilities out), and its class names."""
+    """The network with its input scaling built in (uint8 in, probabilities out), its class
+    names, and the temperature kept beside its weights (``evaluate.py --calibrate``) unless
+    ``--no-temperature``: None where there is none."""
     path, _ = weights_file(args)
     model, sidecar = load_wrapped(path, models.create)
-    return model, sidecar.get("class_names") or [str(i) for i in range(model.output_shape[-1])]
+    temperature, note = (None, None) if args.no_temperature else temperature_of(sidecar)
+    if temperature:
+        print(f"probabilities temperature-scaled, T = {temperature:.3f} ({note}); --no-temperature for the raw ones",
+              file=sys.stderr)
+    return model, sidecar.get("class_names") or [str(i) for i in range(model.output_shape[-1])], temperature
 
 
 def classify(model, files, workers, strict, tta=0):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from suite.config import load_config
 from suite.core.atomic import atomic_path, make_folders, write_json, write_text
 from suite.core.errors import UserError
 from suite.core.quiet import import_keras
@@ -73,20 +74,23 @@ def record_folder(headline, run_dir):
 
 
 def config_without_seed(folder):
-    """``(config, seed)`` of a run or record folder: its config.yaml less what does not
-    change what is trained (the name, ``training.seed``, ``training.verbose``,
-    ``output``), and the seed."""
+    """``(config, seed)`` of a run or record folder: its config.yaml as ``load_config``
+    resolves it (every setting, defaults filled in, so that a record written before a setting
+    existed compares equal), less what does not change what is trained (the name,
+    ``training.seed``, ``training.verbose``, ``output``), with ``runtime.precision: auto``
+    replaced by the precision it resolved to (``metrics.json``); and the seed."""
     path = folder / "config.yaml"
     try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise UserError(f"{path}: not readable ({' '.join(str(e).split())})") from None
-    if not isinstance(config, dict) or not isinstance(config.get("training", {}), dict):
-        raise UserError(f"{path}: not a run's config")
+        config = load_config(path)
+    except UserError as e:
+        raise UserError(f"{path}: not a run's config ({e})") from None
     config.pop("name", None)
     config.pop("output", None)
-    training = config.get("training", {})
+    config.pop("base", None)
+    training = config["training"]
     training.pop("verbose", None)
+    if config["runtime"]["precision"] == "auto" and (folder / "metrics.json").is_file():
+        config["runtime"]["precision"] = read_json(folder / "metrics.json").get("precision", "auto")
     return config, training.pop("seed", None)
 
 

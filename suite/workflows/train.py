@@ -339,7 +339,8 @@ def make_callbacks(args, cfg, trainer, splits, runtime, run_dir, initial_epoch, 
 
     best = BestCheckpoint(trainer.net, run_dir / "best.weights.h5", cb["monitor"], mode,
                           lambda epoch, value: describe(epoch, {"kind": "best", "epoch": epoch,
-                                                                "monitor": cb["monitor"], "value": value}))
+                                                                "monitor": cb["monitor"], "value": value,
+                                                                "selected_on": splits.validation}))
     monitor = TrainingMonitor(run_dir / "history.json", run_dir / "curves.png", cfg["name"], len(splits.x_train),
                               start_epoch=initial_epoch)
     signals = StopOnSignal()
