@@ -1,6 +1,6 @@
 """Training and evaluation throughput of every registered model, measured three ways.
 
-    suite  images/s of train.py itself (``suite.workflows.train.run``): uint8 batches from the suite's
+    suite  images/s of train.py itself (``suite.train``): uint8 batches from the suite's
            input pipeline (tf.data under TensorFlow), flip + pad-and-crop (where
            ``runtime.augment_in`` puts it), in-model scaling, every callback, the
            curves, history and checkpoints rewritten each epoch. Taken from the wall
@@ -53,10 +53,9 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from suite import models  # noqa: E402
-from suite.commands import train  # noqa: E402
 from suite.core.errors import run_cli  # noqa: E402
 from suite.workflows import evaluate  # noqa: E402
-from suite.workflows import train as train_workflow  # noqa: E402
+from suite.api import train  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
 from suite.analysis.inference import predict  # noqa: E402
 from suite.data.preprocessing import standardize, wrap  # noqa: E402
@@ -208,8 +207,8 @@ def suite_run(name, batch, n_images, args, workdir, bare=None, block=1):
     path = workdir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     with contextlib.redirect_stdout(io.StringIO()):
-        argv = ["--config", str(path), *(a for o in args.set for a in ("--set", o))]
-        code = run_cli(lambda parsed: train_workflow.run(parsed, [paired]), train.parse_args(argv))
+        code = run_cli(lambda overrides: train(str(path), overrides=overrides, callbacks=[paired]).exit_code,
+                       list(args.set))
     if code != 0:
         raise RuntimeError(f"train.py failed for {name} (exit {code})")
     return paired

@@ -4,13 +4,9 @@ weights that ship for them.
 Importing this package registers every family; ``create(name, **params)`` builds one.
 """
 
-from suite.core.quiet import import_keras
-
-import_keras()  # TensorFlow's native start-up lines hidden, whoever imports the models first
-
-from suite.models import airbench, allcnn, lenet, minivggnet, resnet, shallownet, shathenet  # noqa: F401,E402
-from suite.models.pretrained import list_pretrained, load_pretrained  # noqa: E402
-from suite.models.registry import MODELS, build, builder_params, register  # noqa: F401,E402
+from suite.models import airbench, allcnn, lenet, minivggnet, resnet, shallownet, shathenet  # noqa: F401
+from suite.models.pretrained import list_pretrained, load_pretrained
+from suite.models.registry import MODELS, build, builder_params, register  # noqa: F401
 
 
 def list_models(pretrained=False):

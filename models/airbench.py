@@ -20,6 +20,12 @@ Seconds on a Single GPU", arXiv:2404.00498; source: KellerJordan/cifar10-airbenc
   (``torch.nn.init.dirac_``): ``PartialDirac``.
 - GELU is the exact (erf) form, PyTorch's default.
 
+Ablation knobs (``suite.models.common``), the source's choice by default: ``activation``
+(``gelu``) for every GELU, ``batch_norm`` (True) for every batch norm, ``dropout`` (0)
+before the classifier. Its convolutions keep their ``PartialDirac`` initialisation and its
+poolings, which are the recipe (``kernel_initializer``, ``downsample`` and ``head`` are not
+knobs here).
+
 Where this differs from the source, and why, is in ``docs/airbench94.md``.
 """
 
@@ -27,7 +33,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from suite.models.common import kernel_l2, model_input, softmax_output
+from suite.models.common import (apply, check_knobs, check_rate, kernel_l2, maybe_dropout, model_input,
+                                 softmax_output)
 from suite.models.registry import register
 
 WIDTHS = (64, 256, 256)
@@ -130,29 +137,30 @@ def _conv(filters, weight_decay, name):
                          kernel_regularizer=kernel_l2(weight_decay), name=name)
 
 
-def _block(x, filters, momentum, weight_decay, name):
+def _block(x, filters, momentum, weight_decay, name, activation="gelu", batch_norm=True):
+    norm = (lambda suffix: _batch_norm(momentum, f"{name}_{suffix}")) if batch_norm else (lambda suffix: None)
     x = _conv(filters, weight_decay, f"{name}_conv1")(x)
     x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    x = _batch_norm(momentum, f"{name}_norm1")(x)
-    x = layers.Activation("gelu", name=f"{name}_gelu1")(x)
+    x = apply(x, norm("norm1"), layers.Activation(activation, name=f"{name}_{activation}1"))
     x = _conv(filters, weight_decay, f"{name}_conv2")(x)
-    x = _batch_norm(momentum, f"{name}_norm2")(x)
-    return layers.Activation("gelu", name=f"{name}_gelu2")(x)
+    return apply(x, norm("norm2"), layers.Activation(activation, name=f"{name}_{activation}2"))
 
 
 @register
 def airbench94(input_shape=(32, 32, 3), num_classes=10, widths=list(WIDTHS), batchnorm_momentum=0.6,
-               scaling_factor=1 / 9, weight_decay=0.0):
+               scaling_factor=1 / 9, activation="gelu", batch_norm=True, dropout=0.0, weight_decay=0.0):
     """``weight_decay``: an L2 penalty on the conv and dense kernels (``optimizer.weight_decay_mode:
-    l2``); the source's decay is ``coupled`` (every trained variable, in the optimizer)."""
+    l2``); the source's decay is ``coupled`` (every trained variable, in the optimizer).
+    ``activation``, ``batch_norm``, ``dropout``: the shared ablation knobs (module docstring)."""
     name = "airbench94"
+    check_knobs(name, activation=activation, batch_norm=batch_norm)
     inputs = model_input(input_shape, num_classes, name)
     x = WhiteningConv(name="whiten")(inputs)
-    x = layers.Activation("gelu", name="whiten_gelu")(x)
+    x = layers.Activation(activation, name=f"whiten_{activation}")(x)
     for i, width in enumerate(widths, start=1):
-        x = _block(x, int(width), batchnorm_momentum, weight_decay, f"block{i}")
+        x = _block(x, int(width), batchnorm_momentum, weight_decay, f"block{i}", activation, batch_norm)
     x = layers.MaxPooling2D(3, name="pool")(x)
-    x = layers.Flatten(name="flatten")(x)
+    x = apply(layers.Flatten(name="flatten")(x), maybe_dropout(check_rate(name, "dropout", dropout)))
     bound = 1.0 / np.sqrt(int(widths[-1]))
     x = layers.Dense(num_classes, use_bias=False, kernel_initializer=keras.initializers.RandomUniform(-bound, bound),
                      kernel_regularizer=kernel_l2(weight_decay), name="classifier")(x)

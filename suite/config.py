@@ -22,6 +22,7 @@ import yaml
 from suite.core import rules
 from suite.core.errors import UserError
 from suite.core.keyvalue import parse_items
+from suite.core.paths import CONFIGS
 from suite.core.registry import did_you_mean
 from suite.core.rules import REQUIRED, Setting
 from suite.data.augment import AUGMENTATIONS
@@ -97,7 +98,8 @@ SETTINGS = {
         "label_smoothing": Setting(0.0, rules.UNIT, "of the training loss"),
         "tta": Setting(0, rules.choice(0, 1, 2), "test-time augmentation of the end-of-training test scores, recorded "
                                                  "beside the plain ones: 0 none, 1 mirror, 2 mirror and 1-pixel moves"),
-        "verbose": Setting(1, rules.choice(0, 1, 2), "Keras' progress bar: 1 per batch, 2 one line per epoch, 0 silent"),
+        "verbose": Setting(1, rules.choice(0, 1, 2), "Keras' progress bar: 1 per batch (one line per epoch where "
+                                                      "output is no terminal), 2 one line per epoch, 0 silent"),
     },
     "callbacks": {
         "monitor": Setting("val_loss", rules.choice(*MONITORS), "what the best checkpoint tracks"),
@@ -258,6 +260,25 @@ def _record(origin, dotted, value, source):
             _record(origin, f"{dotted}.{k}", v, source)
 
 
+def shipped_configs():
+    """The names of the configs that ship with the suite (``configs/*.yaml``), sorted."""
+    return sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+
+
+def config_path(config):
+    """The file a config argument names: a path, or the name of a shipped config
+    (``quickstart`` for ``configs/quickstart.yaml``, from any folder and in an installed
+    wheel); a path that exists wins over a name."""
+    path = Path(config)
+    if path.is_file() or path.suffix in (".yaml", ".yml") or len(path.parts) != 1:
+        return path
+    shipped = CONFIGS / f"{path.name}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise UserError(f"{config}: no such config file, and no shipped config of that name"
+                    f"{did_you_mean(config, shipped_configs())}; shipped: {', '.join(shipped_configs())}")
+
+
 def _resolve_file(path, chain=()):
     """The file merged over its ``base:`` chain, with the origin of every key."""
     path = Path(path)
@@ -265,31 +286,45 @@ def _resolve_file(path, chain=()):
     if real in chain:
         cycle = " -> ".join(str(p.name) for p in (*chain, real))
         raise UserError(f"{path}: base: forms a cycle ({cycle})")
-    data = load_yaml(path)
+    return _resolve_mapping(load_yaml(path), path, chain + (real,))
+
+
+def _resolve_mapping(data, path, chain=(), label=None):
+    """A config's mapping (read from ``path``, or given as a dict called ``label`` whose
+    ``base:`` is found from ``path``'s folder) merged over its ``base:`` chain."""
+    data, label = dict(data), label or str(path)
     base = data.pop("base", None)
     if base is None:
         merged_base, base_origin = {}, {}
     else:
         if not isinstance(base, str) or not base.strip():
-            raise UserError(f"{path}: base: must be the path of another config, got {base!r}")
+            raise UserError(f"{label}: base: must be the path of another config, got {base!r}")
         base_path = (path.parent / base) if not os.path.isabs(base) else Path(base)
         if not base_path.is_file():
-            raise UserError(f"{path}: base: {base} not found (looked for {base_path})")
-        merged_base, base_origin = _resolve_file(base_path, (*chain, real))
+            raise UserError(f"{label}: base: {base} not found (looked for {base_path})")
+        merged_base, base_origin = _resolve_file(base_path, chain)
     origin = {}
-    merged = _merge(merged_base, data, origin, base_origin, str(path))
+    merged = _merge(merged_base, data, origin, base_origin, label)
     return merged, origin
 
 
-def load_config(path, overrides=()):
-    """Resolve, fill in and validate a config file; ``overrides`` are ``--set`` items."""
-    path = Path(path)
-    raw, origin = _resolve_file(path)
+def load_config(config, overrides=()):
+    """Resolve, fill in and validate a config; ``overrides`` are ``--set`` items.
+
+    ``config`` is a file, the name of a shipped config (``config_path``), or a mapping
+    as a YAML file would hold it (named ``config`` unless it says ``name:``; a ``base:`` in
+    it is a path from the current folder)."""
+    if isinstance(config, dict):
+        path = Path("config")
+        raw, origin = _resolve_mapping(config, Path.cwd() / "config", label="config")
+    else:
+        path = config_path(config)
+        raw, origin = _resolve_file(path)
     sets = parse_set(overrides)
     if sets:
         raw = _merge(raw, sets, origin, dict(origin), "--set")
     raw.setdefault("name", path.name.removesuffix(".yaml").removesuffix(".yml"))
-    return validate(raw, origin, str(path))
+    return validate(raw, origin, "config" if isinstance(config, dict) else str(path))
 
 
 def _unknown(key, candidates, where):

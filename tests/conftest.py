@@ -233,11 +233,12 @@ def umask():
 
 def train_main(argv, extra_callbacks):
     """``python train.py ARGV``'s exit code, with ``extra_callbacks`` before the suite's own
-    (``suite.workflows.train.run``'s hook)."""
+    (``suite.train``'s ``callbacks``)."""
+    from suite.api import train
     from suite.commands.train import parse_args
-    from suite.workflows.train import run
 
-    return run_cli(lambda args: run(args, extra_callbacks), parse_args(argv))
+    options = {k: v for k, v in vars(parse_args(argv)).items() if k != "settings"}
+    return run_cli(lambda given: train(**given, callbacks=extra_callbacks).exit_code, options)
 
 
 def train_run(out_dir, *sets, config="configs/quickstart.yaml", name=None, extra=()):

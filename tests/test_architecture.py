@@ -14,7 +14,8 @@ import pytest
 pytestmark = pytest.mark.fast
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ("core", "data", "weights", "models", "analysis", "training", "callbacks", "config", "workflows", "commands")
+LAYERS = ("core", "data", "weights", "models", "analysis", "training", "callbacks", "config", "workflows", "api",
+          "commands")
 FOLDERS = {"suite": REPO / "suite", "suite.models": REPO / "models", "suite.callbacks": REPO / "callbacks"}
 COMMANDS = ("train", "evaluate", "predict", "visualize", "export", "compare", "results")
 HEAVY = ("tensorflow", "keras", "jax", "matplotlib", "torch")
@@ -163,6 +164,12 @@ def test_installed_as_one_package_with_a_console_script_per_command():
     setuptools = project["tool"]["setuptools"]
     assert "py-modules" not in setuptools
     assert {p.split(".")[0] for p in setuptools["packages"]} == {"suite"}
-    assert sorted(setuptools["packages"]) == sorted(m for m, p in MODULES.items() if p.name == "__init__.py")
+    code = [p for p in setuptools["packages"] if not p.startswith("suite.shipped.")]
+    assert sorted(code) == sorted(m for m, p in MODULES.items() if p.name == "__init__.py")
+    # the shipped files travel as package data (suite.core.paths finds them)
+    shipped = {p: setuptools["package-dir"][p] for p in setuptools["packages"] if p.startswith("suite.shipped.")}
+    assert shipped == {"suite.shipped.configs": "configs", "suite.shipped.weights": "weights",
+                       "suite.shipped.data": "data"}
+    assert set(setuptools["package-data"]) == set(shipped)
     scripts = project["project"]["scripts"]
     assert scripts == {f"cifar10-{name}": f"suite.commands.{name}:main" for name in (*COMMANDS, "models")}

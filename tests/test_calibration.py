@@ -140,3 +140,18 @@ def test_provenance_names_versions_commit_and_data_never_a_path():
     if head.returncode == 0:  # a checkout (CI's clone is one); an unpacked archive has no commit to name
         assert record["suite"]["commit"] == head.stdout.strip() and isinstance(record["suite"]["dirty"], bool)
     assert str(provenance.CHECKOUT) not in json.dumps(record)
+
+
+def test_every_command_is_warned_through_weights_file(tmp_path, capsys):
+    """evaluate.py, predict.py, visualize.py and export.py find --run weights through
+    ``weights_file``: the best checkpoint of a run that validated on the test set warns once."""
+    import argparse
+    _checkpoint(tmp_path, {"kind": "best", "epoch": 2, "monitor": "val_loss"}, validation="test")
+    parser = argparse.ArgumentParser()
+    weight_source.add_arguments(parser)
+    path, run_dir = weight_source.weights_file(parser.parse_args(["--run", str(tmp_path), "--checkpoint", "best"]))
+    assert path.name == "best.weights.h5" and run_dir == tmp_path
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "best.weights.h5 is the epoch with the best val_loss on the test set" in err
+    with pytest.raises(UserError, match="no final.weights.h5"):
+        weight_source.weights_file(parser.parse_args(["--run", str(tmp_path)]))

@@ -1,5 +1,6 @@
 """export.py: the .keras file loads in a process that cannot import the suite, the SavedModel
-takes uint8 images, and both predict what the suite predicts."""
+takes uint8 images, and both predict what the suite predicts; the ONNX and TFLite files give
+the Keras model's classes and probabilities in onnxruntime and the TFLite interpreter."""
 
 import json
 import os
@@ -15,7 +16,7 @@ from suite import models
 from conftest import train_run
 from suite.models.pretrained import load_with_sidecar
 from suite.data.preprocessing import input_scaling, wrap
-from suite.workflows.export import portable_copy
+from suite.workflows.export import CHECK_IMAGES, PACKAGES, TOLERANCE, portable_copy
 
 # Loads the .keras file with every module of the suite made unimportable.
 KERAS_ONLY = textwrap.dedent("""
@@ -88,3 +89,47 @@ def test_portable_copy_has_only_keras_layers(name):
     assert "suite>" not in json.dumps(copy.get_config())
     images = np.random.default_rng(0).normal(size=(4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(copy.predict(images, verbose=0), net.predict(images, verbose=0), atol=1e-6)
+
+
+def in_its_runtime(fmt, path, images):
+    """What an exported file computes, run here in its own runtime (not the suite's code)."""
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        assert [i.name for i in session.get_inputs()] == ["images"]  # uint8 images, nothing else to feed
+        return session.run(None, {"images": images})[0]
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    given = interpreter.get_input_details()[0]
+    assert given["dtype"] == np.uint8
+    interpreter.resize_tensor_input(given["index"], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(given["index"], images)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+# airbench94: WhiteningConv and exact GELU (Erfc, which ONNX lacks); resnet20: ZeroPadShortcut.
+@pytest.mark.parametrize("fmt, name", [("onnx", "airbench94"), ("tflite", "resnet20")])
+def test_onnx_and_tflite_files_match_keras_in_their_own_runtimes(tmp_path, capsys, cifar, fmt, name):
+    out = tmp_path / "exported"
+    assert export.main(["--pretrained", name, "--format", fmt, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "the Keras model's class for 1,000 of 1,000" in printed and "first 1,000 of CIFAR-10's" in printed
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}.{fmt}", f"{name}_classes.txt"]
+    images = cifar.x_test[:CHECK_IMAGES]
+    expected = models.create(name, pretrained=True).predict(images, verbose=0)
+    got = in_its_runtime(fmt, out / f"{name}.{fmt}", images)
+    assert (got.argmax(1) == expected.argmax(1)).all()
+    np.testing.assert_allclose(got, expected, atol=TOLERANCE)
+
+
+def test_a_format_without_its_packages_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(PACKAGES, "onnx", ("tf2onnx", "no_such_onnx_package"))
+    code = export.main(["--pretrained", "allcnn_c", "--format", "onnx", "-o", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["error: --format onnx needs tf2onnx, no_such_onnx_package; missing: "
+                                 "no_such_onnx_package (pip install 'cifar10-cnn-suite[export]')"]
+    assert not (tmp_path / "x").exists()

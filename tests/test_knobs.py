@@ -49,10 +49,10 @@ def test_every_model_is_covered_and_defaults_keep_the_published_size():
 def expected_knobs(name):
     """All six, but where a family has nothing to choose: the All-CNN paper's models are its
     own pool-against-stride study and all end in global average pooling; ShallowNet has no
-    down-sampling; airbench94 is one tuned recipe, whose ablations are its optimizer and
-    augmentation settings (docs/airbench94.md)."""
+    down-sampling; airbench94 is one tuned recipe whose initialisation and poolings are part
+    of it (docs/airbench94.md), so it takes activation, batch_norm and dropout."""
     if name == "airbench94":
-        return set()
+        return {"activation", "batch_norm", "dropout"}
     if name.startswith(("model_", "allcnn", "strided", "convpool")):
         return set(KNOBS) - {"downsample", "head"}
     if name == "shallownet":
@@ -75,6 +75,23 @@ def test_activation_reaches_every_layer_that_had_a_relu(name):
     relu, elu = activations(build(name)), activations(build(name, activation="elu"))
     assert relu and set(relu) == {"relu"}
     assert len(elu) == len(relu) and set(elu) == {"elu"}
+
+
+def test_airbench94_takes_the_shared_knobs_it_can():
+    """Its GELUs follow ``activation`` (models.create("airbench94", activation="elu") was refused
+    once), ``batch_norm=False`` drops its norms and ``dropout`` adds one before the classifier."""
+    def activations(model):
+        return [layer.activation.__name__ for layer in layers_of(model, keras.layers.Activation)
+                if layer.name != "predictions"]
+
+    default, elu = create("airbench94"), create("airbench94", activation="elu")
+    assert activations(default) == ["gelu"] * 7 and activations(elu) == ["elu"] * 7
+    assert not layers_of(create("airbench94", batch_norm=False), keras.layers.BatchNormalization)
+    dropped = create("airbench94", dropout=0.2)
+    assert [d.rate for d in layers_of(dropped, keras.layers.Dropout)] == [pytest.approx(0.2)]
+    assert dropped.count_params() == default.count_params()
+    with pytest.raises(UserError, match="model 'airbench94': activation must be"):
+        create("airbench94", activation="relu7")
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVES)

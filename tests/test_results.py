@@ -71,7 +71,7 @@ def test_readme_of_a_missing_results_folder_is_one_line(tmp_path, capsys):
 
 
 def test_every_record_is_a_complete_full_data_run():
-    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name != records.STUDIES]
+    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name not in (records.STUDIES, records.SHIPPED)]
     for folder in folders:
         assert all((folder / f).is_file() for f in records.RECORD_FILES), folder
         m = records.finished_run(folder)  # the checks `record` made
@@ -83,7 +83,7 @@ def test_every_record_is_a_complete_full_data_run():
 def test_seed_records_differ_from_their_record_only_in_the_seed():
     """mean ± sd never mixes recipes: every ``seed<N>/`` beside a record is the record's
     config with ``training.seed: N`` and nothing else changed (its precision as resolved)."""
-    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name != records.STUDIES]
+    folders = [p for p in (REPO / "results").iterdir() if p.is_dir() and p.name not in (records.STUDIES, records.SHIPPED)]
     seeded = 0
     for folder in folders:
         config, seed = records.config_without_seed(folder)
@@ -109,9 +109,31 @@ def test_a_changed_setting_is_not_a_seed(tmp_path):
 
 
 def test_no_record_names_a_path_of_the_machine_that_made_it():
+    """The data is named by what it is (a name and the hash of its test images), and the
+    weights and configs by their place in the checkout, never by where they lay."""
     for path in (REPO / "results").rglob("*.json"):
         text = path.read_text()
-        assert '"/' not in text and "data_source" not in text, path
+        assert "data_source" not in text and str(REPO) not in text, path
+        record = json.loads(text)
+        if path.name == "metrics.json":
+            assert set(record["data"]) == {"name", "test_images", "test_sha256"}, path
+            assert not str(record.get("weights", "")).startswith("/"), path
+
+
+def test_every_shipped_weights_file_has_its_robustness_and_calibration_in_the_table():
+    readme = (REPO / "results" / "README.md").read_text()
+    measured = {r["name"]: r for r in records.shipped_rows(REPO / "results")}
+    assert set(measured) == set(models.list_models(pretrained=True))
+    for name, r in measured.items():
+        assert 0 < r["corruption_accuracy"] < r["accuracy"] and 0 <= r["ece"] < 1 and r["temperature"] > 0, name
+        assert f"| `{name}` | {r['images']:,} | {100 * r['accuracy']:.2f} | {100 * r['corruption_accuracy']:.2f} |" in readme
+        m = json.loads((REPO / "results" / records.SHIPPED / name / "metrics.json").read_text())
+        assert m["corruptions"]["names"] == list(records_names()) and m["corruptions"]["severities"] == [1, 2, 3, 4, 5]
+
+
+def records_names():
+    from suite.data.corruptions import NAMES
+    return NAMES
 
 
 def test_every_study_has_a_note_and_is_listed():

@@ -152,9 +152,10 @@ def test_a_full_disk_after_the_last_epoch_resumes_to_the_final_files(tmp_path, c
 LIMIT = 100_000
 LIMITED = """
 import resource, signal, sys
-from suite.commands.train import parse_args  # first: Keras imported quietly
+from suite.api import train  # first: importing suite makes the first import of Keras quiet
+from suite.commands.train import parse_args
 from suite.core.errors import run_cli
-from suite.workflows.train import keras, run
+import keras
 
 class FileSizeLimit(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
@@ -162,7 +163,8 @@ class FileSizeLimit(keras.callbacks.Callback):
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead of killing
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
 
-sys.exit(run_cli(lambda args: run(args, [FileSizeLimit()]), parse_args(sys.argv[2:])))
+options = {k: v for k, v in vars(parse_args(sys.argv[2:])).items() if k != "settings"}
+sys.exit(run_cli(lambda given: train(**given, callbacks=[FileSizeLimit()]).exit_code, options))
 """
 
 

@@ -17,13 +17,16 @@ is "-" in Markdown and an empty cell in CSV.
 """
 
 import argparse
+import sys
 
+from suite.api.tools import compare
 from suite.core.errors import run_cli
-from suite.workflows.compare import run
+from suite.core.provenance import add_version_argument
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Compare training runs: overlaid learning curves or a summary table.")
+    add_version_argument(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="{curves,table}")
 
     def runs_args(sp):
@@ -47,4 +50,8 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    return run_cli(run, parse_args(argv))
+    return run_cli(lambda options: compare(**options), vars(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,15 +26,19 @@ what the reports of ``suite/analysis/reports.py`` write (``per_class.csv``, ``co
 """
 
 import argparse
+import sys
 
 from suite.analysis.tta import add_argument as add_tta_argument
+from suite.api.weights import evaluate
 from suite.core.errors import run_cli
-from suite.workflows.evaluate import CPU_BATCH_SIZE, GPU_BATCH_SIZE, run
+from suite.core.provenance import add_version_argument
+from suite.workflows.evaluate import CPU_BATCH_SIZE, GPU_BATCH_SIZE
 from suite.workflows.weight_source import add_arguments as add_weights_arguments
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Evaluate CIFAR-10 weights on the test set and write a report.")
+    add_version_argument(p)
     add_weights_arguments(p)  # --weights (Keras 3 .weights.h5 or Keras 2 .h5/.hdf5), --run, --pretrained
     p.add_argument("--config", help="the model and normalisation from this experiment config (YAML)")
     p.add_argument("--model", help="the model by registry name (needed for legacy files, which have no sidecar)")
@@ -56,9 +60,23 @@ def parse_args(argv):
     p.add_argument("--calibrate", action="store_true",
                    help="fit temperature scaling (Guo et al. 2017) on held-out training images, never the test set, "
                         "and report ECE, NLL and Brier before and after; kept beside the weights for predict.py")
+    p.add_argument("--corruptions", metavar="all|NAME,...",
+                   help="also evaluate under CIFAR-10-C's corruptions (Hendrycks & Dietterich 2019), made here from "
+                        "the test images: all 15, or names or groups (noise, blur, weather, digital) separated by commas")
+    p.add_argument("--severities", default="1-5", metavar="1-5",
+                   help="with --corruptions: the severities, e.g. 1-5 (default), 3 or 1,3,5")
+    p.add_argument("--corruptions-dir", metavar="DIR",
+                   help="evaluate on the real CIFAR-10-C in DIR (<corruption>.npy and labels.npy) instead of "
+                        "corrupting here, for figures comparable with papers")
+    p.add_argument("--corruption-seed", type=int, default=0, metavar="N",
+                   help="with --corruptions: the seed the random corruptions are drawn from (default 0)")
     p.add_argument("--out-dir", default="outputs", help="where the report folder is created (default: outputs)")
     return p.parse_args(argv)
 
 
 def main(argv=None):
-    return run_cli(run, parse_args(argv))
+    return run_cli(lambda options: evaluate(**options).exit_code, vars(parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,15 +18,17 @@ the file is written only when complete.
 
 import argparse
 import os
+import sys
 
 from suite.analysis.tta import add_argument as add_tta_argument
 from suite.core.errors import run_cli
-from suite.workflows.predict import run
+from suite.core.provenance import add_version_argument
 from suite.workflows.weight_source import add_arguments as add_weights_arguments
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Classify image files with trained CIFAR-10 weights.")
+    add_version_argument(p)
     p.add_argument("images", nargs="*", metavar="IMAGE", help="image files or folders of them")
     add_weights_arguments(p)
     p.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image (default: 3)")
@@ -42,4 +44,12 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    return run_cli(run, parse_args(argv))
+    options = vars(parse_args(argv))
+    # lazy: TensorFlow loads once the arguments are parsed, so that --help and --version answer at once
+    from suite.api.weights import predict
+
+    return run_cli(lambda given: predict(**given).exit_code, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """Train a CIFAR-10 network from a YAML config.
 
     python train.py --config configs/minivggnet.yaml
+    python train.py --config quickstart                           # a shipped config, by name, from any folder
     python train.py --config configs/resnet20.yaml --set training.epochs=2 --set data.subset=100
     python train.py --resume outputs/resnet20-20261122-153000
     python train.py --config configs/allcnn_c.yaml --dry-run      # check, build, summarise; no training
@@ -15,19 +16,21 @@ the resolved ``config.yaml``, ``model.txt`` (summary) and ``model.png`` (diagram
 """
 
 import argparse
+import sys
 
 from suite.core.errors import run_cli
+from suite.core.provenance import add_version_argument
 from suite.training import cluster
-from suite.workflows.train import run
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Train a CIFAR-10 CNN from a YAML config.")
+    add_version_argument(p)
     what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--config", help="experiment config (YAML)")
+    what.add_argument("--config", help="experiment config: a YAML file, or a shipped config's name (quickstart)")
     what.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its folder")
     what.add_argument("--settings", action="store_true", help="list every config setting, its default and help")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a config value, e.g. --set training.epochs=5 (repeatable; values are YAML)")
     p.add_argument("--stop-after", type=int, metavar="EPOCH",
                    help="stop cleanly after this epoch, ready for --resume (training in chunks)")
@@ -39,7 +42,19 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    code = run_cli(lambda args: cluster.reporting_lost_workers(run, args), parse_args(argv))
+    """``suite.api.train`` with the parsed options."""
+    options = vars(parse_args(argv))
+    # lazy: TensorFlow loads once the arguments are parsed, so that --help and --version answer at once
+    from suite.api.training import settings, train
+
+    if options.pop("settings"):
+        print(settings())
+        return 0
+    code = run_cli(lambda given: cluster.reporting_lost_workers(train, **given).exit_code, options)
     if cluster.lost_contact():  # exit before TensorFlow's collective threads can abort the process
         cluster.exit_now(code)
     return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

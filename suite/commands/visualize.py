@@ -11,21 +11,23 @@ where it looks (Selvaraju et al. 2017, ``suite.analysis.gradcam``).
 
 The weights come with ``--pretrained NAME`` (``suite.models.list_models(pretrained=True)``),
 ``--weights FILE`` (a ``.weights.h5`` with its sidecar) or ``--run RUN_DIR`` (its
-``best.weights.h5``, or ``--checkpoint final``). Grad-CAM uses the last convolution unless
+``final.weights.h5``, or ``--checkpoint best``). Grad-CAM uses the last convolution unless
 ``--layer`` names another; ``python visualize.py layers ...`` lists them. The PNGs go into
 a new folder ``outputs/visualize-<name>-<what>-<timestamp>/`` (``--out-dir``), whose path
 is printed.
 """
 
 import argparse
+import sys
 
 from suite.core.errors import run_cli
-from suite.workflows.visualize import run
+from suite.core.provenance import add_version_argument
 from suite.workflows.weight_source import add_arguments as add_weights_arguments
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Draw a network's filters, feature maps and Grad-CAM heatmaps.")
+    add_version_argument(p)
     sub = p.add_subparsers(dest="command", required=True, metavar="{filters,features,gradcam,layers}")
     common = argparse.ArgumentParser(add_help=False)
     add_weights_arguments(common)
@@ -46,4 +48,12 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    return run_cli(run, parse_args(argv))
+    options = vars(parse_args(argv))
+    # lazy: TensorFlow loads once the arguments are parsed, so that --help and --version answer at once
+    from suite.api.weights import visualize
+
+    return run_cli(lambda given: visualize(**given).exit_code, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ AMX_INT8 or AMX_BF16 on Linux). Elsewhere it runs Eigen's kernels, about half as
 for the suite's networks on an AVX2-only CPU (``python bench/pytorch_paired.py`` measures
 both). So on an x86 Linux CPU with AVX2 where TensorFlow's
 rule leaves oneDNN off, the suite turns it on, before TensorFlow is imported
-(``choose_onednn``, called by ``suite.core.quiet.import_keras``). The variable, when the user
+(``choose_onednn``, called by ``suite.core.quiet`` before TensorFlow is first imported). The variable, when the user
 sets it, always wins. A config key cannot do this: TensorFlow reads the variable once,
 when it is imported, and train.py imports it before it reads the config.
 

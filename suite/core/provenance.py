@@ -7,6 +7,7 @@ Nothing here names a path of the machine that made it: the data is named by what
 (``data_identity``: a name and a hash of its test images), never where it lay.
 """
 
+import argparse
 import hashlib
 import importlib.metadata
 import platform
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from suite.core import cpu
-from suite.core.paths import CHECKOUT
+from suite.core.paths import CHECKOUT, IN_CHECKOUT
 
 DISTRIBUTION = "cifar10-cnn-suite"
 LIBRARIES = ("tensorflow", "keras", "numpy", "jax", "jaxlib", "h5py")
@@ -36,9 +37,39 @@ def suite_version():
             return None
 
 
+def version_text(prog):
+    """``--version``'s line: the command, the suite's version, and where it runs from (the
+    checkout's commit, or the installed package)."""
+    commit, dirty = git_commit() if IN_CHECKOUT else (None, None)
+    where = (f"checkout {CHECKOUT}, commit {commit[:12]}" + (", modified" if dirty else "")) if commit \
+        else f"installed at {CHECKOUT / 'suite'}" if not IN_CHECKOUT else f"checkout {CHECKOUT}"
+    return f"{prog} {suite_version() or '(unknown version)'} ({DISTRIBUTION}; {where})"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: print ``version_text`` and exit 0; worked out only when asked for (it may run git)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "print the suite's version and where it runs from, and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text(parser.prog))  # on stdout, as argparse's own "version" action
+        parser.exit()
+
+
+def add_version_argument(parser):
+    """Every command's ``--version``."""
+    parser.add_argument("--version", action=VersionAction)
+
+
 def git_commit(folder=CHECKOUT):
     """``(commit, dirty)`` of the git checkout the suite runs from; ``(None, None)`` outside one
-    (an installed wheel) or without git. Dirty: tracked files differ from the commit."""
+    (an installed wheel, even one in a virtual environment inside some other repository) or
+    without git. Dirty: tracked files differ from the commit."""
+    if not (folder / ".git").exists() or not (folder / "pyproject.toml").is_file():
+        return None, None
+
     def git(*args):
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10)
 
@@ -67,7 +98,7 @@ def data_identity(name, x_test, y_test=None):
     """The data as a name and the SHA-256 of its test images (and labels): the same on
     every machine that holds the same images, wherever they lie."""
     digest = hashlib.sha256()
-    digest.update(memoryview(x_test).cast("B") if x_test.flags.c_contiguous else x_test.tobytes())
+    digest.update(x_test.tobytes())  # a copy of 30 MB at most; an empty set (a Kaggle folder) hashes too
     if y_test is not None:
         digest.update(y_test.astype("<i4").tobytes())
     return {"name": name, "test_images": int(len(x_test)), "test_sha256": digest.hexdigest()}

@@ -6,13 +6,22 @@ find cuda drivers", "failed call to cuInit"), whatever ``TF_CPP_MIN_LOG_LEVEL`` 
 They would bury the suite's own one-line errors, so those two moments run with fd 2
 pointed at /dev/null. Python exceptions are unaffected: they are raised, and printed
 after the descriptor is restored.
+
+The first moment is handled once for the whole process: ``install`` (which importing
+``suite`` calls) puts a finder on ``sys.meta_path`` that lets the first import of Keras or
+TensorFlow, by whichever module, run after ``prepare`` and with fd 2 silenced. So any
+module may write a plain ``import keras`` at its top, in any order (the import system's
+hook for this: https://docs.python.org/3/reference/import.html#the-meta-path).
 """
 
 import contextlib
+import importlib.abc
 import os
 import sys
 
 from suite.core import cpu
+
+QUIET_MODULES = ("keras", "tensorflow")
 
 
 @contextlib.contextmanager
@@ -38,9 +47,56 @@ def prepare():
     cpu.choose_onednn()
 
 
+class _QuietLoader(importlib.abc.Loader):
+    """A module's own loader, run with fd 2 silenced; put back on the module once it ran."""
+
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            with native_stderr_silenced():
+                self.loader.exec_module(module)
+        finally:
+            module.__loader__ = module.__spec__.loader = self.loader
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+class QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Finds ``QUIET_MODULES`` with the finders after it and wraps their loaders in ``_QuietLoader``."""
+
+    busy = False  # prepare() itself looks for TensorFlow (importlib.util.find_spec)
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in QUIET_MODULES or self.busy:
+            return None
+        self.busy = True
+        try:
+            prepare()  # before the module exists: cpu.choose_onednn looks whether TensorFlow is imported
+            for finder in sys.meta_path:
+                spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _QuietLoader(spec.loader)
+                    return spec
+            return None
+        finally:
+            self.busy = False
+
+
+def install():
+    """Make the first import of Keras or TensorFlow in this process quiet (idempotent)."""
+    if not any(isinstance(f, QuietFirstImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, QuietFirstImport())
+
+
 def import_keras():
     """``import keras`` (and its backend) after ``prepare``, without the native start-up lines."""
+    install()
     prepare()
-    with native_stderr_silenced():
-        import keras  # lazy: importing Keras quietly is this function's job
+    import keras  # lazy: importing Keras quietly is this function's job
     return keras

@@ -8,7 +8,7 @@ seed); keyword-only parameters are the config keys the function takes, with thei
 defaults, and each annotation is the ``suite.core.rules`` rule a value must pass::
 
     @SCHEDULES.register
-    def step(lr, steps_per_epoch, epochs, *, factor: rules.FRACTION = 0.5, every: rules.POSITIVE_INT = 5):
+    def step(lr, steps_per_epoch, epochs, *, factor: rules.FRACTION = 0.5, every: rules.count = 5):
         ...
 
 So a new schedule, optimizer or augmentation is one function; ``suite.config`` takes

@@ -199,11 +199,11 @@ def exit_now(code):
     os._exit(code)
 
 
-def reporting_lost_workers(run, *args):
-    """``run(*args)``; in a cluster, a lost worker becomes one ``error:`` line (a
+def reporting_lost_workers(run, *args, **kwargs):
+    """``run(*args, **kwargs)``; in a cluster, a lost worker becomes one ``error:`` line (a
     UserError) instead of a TensorFlow traceback."""
     try:
-        return run(*args)
+        return run(*args, **kwargs)
     except Exception as e:
         cluster = active()
         if cluster is None or not isinstance(e, _lost_worker_errors()):

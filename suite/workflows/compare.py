@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from suite.core.atomic import write_text
-from suite.core.errors import UserError  # noqa: E402
-from suite.core.folders import new_file_name  # noqa: E402
+from suite.core.errors import UserError
+from suite.core.folders import new_file_name
 from suite.core.rules import is_finite_number
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")

@@ -2,16 +2,13 @@
 model's summary and diagram; ``run(args)`` takes ``suite/commands/models.py``'s arguments.
 """
 
+import keras
 
-from suite.core.quiet import import_keras  # noqa: E402
-
-keras = import_keras()  # before the models import TensorFlow, so that its native start-up lines stay hidden
-
-from suite.analysis.model_files import write_diagram  # noqa: E402
-from suite.config import DEFAULTS  # noqa: E402
-from suite.core.keyvalue import parse_items  # noqa: E402
-from suite.models import builder_params, create, list_models  # noqa: E402
-from suite.training.runtime import configure  # noqa: E402
+from suite.analysis.model_files import write_diagram
+from suite.config import DEFAULTS
+from suite.core.keyvalue import parse_items
+from suite.models import builder_params, create, list_models
+from suite.training.runtime import configure
 
 
 def run(args):

@@ -6,31 +6,30 @@ import datetime
 import sys
 from pathlib import Path
 
-from suite.core.quiet import import_keras  # noqa: E402
+import keras
 
-keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
-
-from suite import models  # noqa: E402
-from suite.analysis.inference import predict  # noqa: E402
-from suite.analysis import calibration  # noqa: E402
-from suite.analysis.reports import Evaluation, run_reports  # noqa: E402
-from suite.analysis.tta import NAMES as TTA_NAMES  # noqa: E402
-from suite.config import DEFAULTS, load_config  # noqa: E402
-from suite.core import cpu  # noqa: E402
-from suite.core.atomic import write_json, write_text  # noqa: E402
-from suite.core.errors import UserError  # noqa: E402
-from suite.core.folders import new_folder  # noqa: E402
-from suite.core.paths import CHECKOUT  # noqa: E402
-from suite.core.provenance import data_identity, provenance  # noqa: E402
-from suite.core.keyvalue import parse_items  # noqa: E402
-from suite.data import whitening  # noqa: E402
-from suite.data.cifar10 import (RAW_SCALING, channel_stats, data_name, load_cifar10, only_classes,  # noqa: E402
+from suite import models
+from suite.analysis.inference import predict
+from suite.analysis import calibration, robustness
+from suite.analysis.reports import Evaluation, run_reports
+from suite.analysis.tta import NAMES as TTA_NAMES
+from suite.config import DEFAULTS, load_config
+from suite.core import cpu
+from suite.core.atomic import write_json, write_text
+from suite.core.errors import UserError
+from suite.core.folders import new_folder
+from suite.core.outcome import Outcome
+from suite.core.paths import SHIPPED
+from suite.core.provenance import data_identity, provenance
+from suite.core.keyvalue import parse_items
+from suite.data import corruptions, whitening
+from suite.data.cifar10 import (RAW_SCALING, channel_stats, data_name, load_cifar10, only_classes,
                                 stratified_indices, stratified_split)
-from suite.data.preprocessing import scaling_layer, wrap  # noqa: E402
-from suite.training.runtime import configure, device_description  # noqa: E402
-from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file  # noqa: E402
-from suite.weights.sidecar import read_sidecar, sidecar_path  # noqa: E402
-from suite.weights.temperature import save_temperature  # noqa: E402
+from suite.data.preprocessing import scaling_layer, wrap
+from suite.training.runtime import configure, device_description
+from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file
+from suite.weights.sidecar import read_sidecar, sidecar_path
+from suite.weights.temperature import save_temperature
 from suite.workflows.weight_source import selection, weights_file
 
 # Default batch sizes; on the CPU 100 to 2000 were within 5% of each other for All-CNN-C
@@ -55,12 +54,12 @@ def run(args):
     fill_scaling(spec, data, args)
     model = wrap(net, scaling_layer(spec["mean"], spec["std"], spec.get("whitening")))
     batch_size = args.batch_size or (GPU_BATCH_SIZE if runtime.accelerator == "gpu" else CPU_BATCH_SIZE)
-    checkpoint = selection(weights, run_dir) or {}
+    checkpoint = selection(weights, run_dir, warn=args.weights is not None) or {}  # --run best warned already
     head = header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime, batch_size, args.tta)
     print("\n".join(head), flush=True)
 
-    def predict_images(images):
-        return predict(model, images, batch_size, runtime.jit_compile, tta=args.tta)
+    def predict_images(images, quiet=False):
+        return predict(model, images, batch_size, runtime.jit_compile, progress=not quiet, tta=args.tta)
 
     temperature = fit_on_held_out(args, spec, data, run_dir, weights, predict_images) if args.calibrate else None
     probs, images_per_sec, seconds = predict_images(x_test)
@@ -70,12 +69,46 @@ def run(args):
     lines, metrics = run_reports(evaluation, out)
     if temperature:
         lines.append(save_temperature(weights, *temperature, out))
+    if args.corruptions or args.corruptions_dir:
+        more_lines, metrics["corruptions"] = corruption_report(args, predict_images, x_test, y_test,
+                                                               metrics["accuracy"], out, spec["name"])
+        lines += more_lines
     lines.append(f"\nreport: {out}")
     print("\n".join(lines))
     facts = run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, x_test, y_test, runtime, batch_size)
     write_json(out / "metrics.json", {**metrics, **facts})
     write_text(out / "report.txt", "\n".join(head + lines) + "\n")
-    return 0
+    return Outcome(0, folder=out)
+
+
+def corruption_report(args, predict_images, x, y, clean_accuracy, out, model_name):
+    """Accuracy under the 15 CIFAR-10-C corruptions (``suite.data.corruptions``, made here,
+    or the user's real CIFAR-10-C with ``--corruptions-dir``) at ``--severities``:
+    ``corruptions.png``, ``corruption_grid.png`` (the first test image under each, for the
+    corruptions made here), the lines of the report and the ``metrics.json`` entry."""
+    names = corruptions.parse_names(args.corruptions or "all")
+    severities = corruptions.parse_severities(args.severities)
+    where = (f"the real CIFAR-10-C in {Path(args.corruptions_dir).name}/" if args.corruptions_dir
+             else f"made here (suite.data.corruptions, seed {args.corruption_seed})")
+    print(f"corruptions: {len(names)} x {len(severities)} severities x {len(x):,} images, {where}", flush=True)
+
+    def plain_probabilities(images):
+        return predict_images(images, quiet=True)[0]
+
+    results = robustness.evaluate(plain_probabilities, x, y, names, severities, args.corruption_seed,
+                                  real_dir=args.corruptions_dir, progress=lambda line: print(line, flush=True))
+    summary = robustness.summary(results, clean_accuracy)
+    summary.update({"names": names, "severities": severities, "source": where})
+    robustness.heatmap(results, out / "corruptions.png", f"{model_name}: accuracy under corruption ({len(x):,} images)")
+    if not args.corruptions_dir:
+        robustness.grid(x[0], out / "corruption_grid.png", args.corruption_seed, names, severities)
+    lines = ["", f"corruptions ({where}; severities {', '.join(map(str, severities))}): mean accuracy "
+                 f"{summary['mean_corruption_accuracy']:.4f}, mean corruption error {summary['mean_corruption_error']:.4f}"
+                 + (f", {summary['relative_to_clean']:.2f}x the clean error" if summary["relative_to_clean"] else "")
+                 + f" ({results['images']:,} images, {results['seconds']:.0f} s)"]
+    lines += [f"  {name:<18} " + " ".join(f"{results['accuracy'][name][s]:.4f}" for s in severities)
+              + f"   mean {summary['by_corruption'][name]:.4f}" for name in names]
+    return lines, summary
 
 
 CALIBRATION_IMAGES = 5000  # Guo et al. 2017 hold out 5,000 CIFAR training images
@@ -111,7 +144,7 @@ def config_of(run_dir, weights):
     candidates = [folder / "config.yaml"]
     shipped = (read_sidecar(weights, missing_ok=True) or {}).get("config") if sidecar_path(weights).is_file() else None
     if isinstance(shipped, str):
-        candidates.append(CHECKOUT / shipped)
+        candidates.append(SHIPPED / shipped)  # the checkout's, or an installed wheel's copy
     for path in candidates:
         if path.is_file():
             try:
@@ -133,6 +166,12 @@ def check_arguments(args):
         raise UserError("give the model either with --model or with --config, not both")
     if args.data == "sample" and args.data_path:
         raise UserError("--data sample reads the sample in data/; drop --data-path or use --data cifar10")
+    if args.corruptions or args.corruptions_dir:  # a bad name, severity or CIFAR-10-C folder, before any work
+        names, severities = corruptions.parse_names(args.corruptions or "all"), corruptions.parse_severities(args.severities)
+        if args.corruption_seed < 0:
+            raise UserError(f"--corruption-seed must be >= 0, got {args.corruption_seed}")
+        if args.corruptions_dir:
+            corruptions.load_real(args.corruptions_dir, names, severities, limit=1)
 
 
 def model_spec(args, weights, run_dir, fmt):
@@ -273,7 +312,8 @@ def run_facts(args, weights, fmt, load_info, checkpoint, spec, net, data, x_test
         "test_set_selected_checkpoint": bool(checkpoint.get("test_set_selected")),
         **({"note": "evaluated on the test part of the quick-start sample (data/cifar10_sample.npz), "
                     "not on the CIFAR-10 test set"} if data.is_sample else {}),
-        "weights": str(weights), "weights_format": fmt, "checkpoint": checkpoint or None,
+        "weights": f"weights/{Path(weights).name}" if args.pretrained else str(weights),
+        "pretrained": args.pretrained, "weights_format": fmt, "checkpoint": checkpoint or None,
         "legacy": load_info if fmt == LEGACY else None,
         "model": spec["name"], "model_params": spec["params"], "parameters": net.count_params(),
         "model_from": spec["origin"], "preprocessing": {"mean": spec["mean"], "std": spec["std"],

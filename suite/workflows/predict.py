@@ -6,21 +6,19 @@ import concurrent.futures
 import sys
 from pathlib import Path
 
-from suite.core.quiet import import_keras  # noqa: E402
+import keras
+import numpy as np
 
-keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
-
-import numpy as np  # noqa: E402
-
-from suite import models  # noqa: E402
-from suite.analysis.calibration import with_temperature  # noqa: E402
-from suite.analysis.tta import predict_with_tta  # noqa: E402
-from suite.core.atomic import write_text  # noqa: E402
-from suite.core.errors import UserError  # noqa: E402
-from suite.core.images import open_image  # noqa: E402
-from suite.models.pretrained import load_wrapped  # noqa: E402
-from suite.weights.temperature import temperature_of  # noqa: E402
-from suite.workflows.weight_source import weights_file  # noqa: E402
+from suite import models
+from suite.analysis.calibration import with_temperature
+from suite.analysis.tta import predict_with_tta
+from suite.core.atomic import write_text
+from suite.core.errors import UserError
+from suite.core.images import open_image
+from suite.core.outcome import Outcome
+from suite.models.pretrained import load_wrapped
+from suite.weights.temperature import temperature_of
+from suite.workflows.weight_source import weights_file
 
 EXTENSIONS = (".png", ".jpg", ".jpeg")
 CHUNK = 2048        # images decoded and classified at a time (bounds the memory for 300,000 images)
@@ -39,7 +37,7 @@ def run(args):
         path = Path(args.output or "submission.csv")
         write_text(path, submission(files, results, classes))
         print(f"{path}: {len(files):,} predictions")
-        return 0
+        return Outcome(0, file=path, results=results, classes=classes)
     for path, probs in results:
         order = np.argsort(-probs, kind="stable")[:top]
         print(f"{path}: " + ", ".join(f"{classes[i]} {probs[i]:.1%}" for i in order))
@@ -47,7 +45,7 @@ def run(args):
         write_text(args.csv, predictions_csv(results, classes, top))
     if failed:
         print(f"{failed} of {len(files)} images could not be read", file=sys.stderr)
-    return 1 if failed else 0
+    return Outcome(1 if failed else 0, results=results, classes=classes, failed=failed)
 
 
 def check_arguments(args):

@@ -1,5 +1,6 @@
-"""Sweeps: one run per combination of values (``train.py --sweep key=v1,v2 [--sweep ...]``),
-all in one folder, named by their values, resumable, compared at the end.
+"""Sweeps: one run per combination of values (``train.py --sweep key=v1,v2 [--sweep ...]``,
+``suite.train(config, sweep={key: [v1, v2]})``), all in one folder, named by their values,
+resumable, compared at the end (``suite.api.training`` runs them).
 
 ``<output.dir>/<name>-sweep-<timestamp>/`` holds ``sweep.json`` (the plan: the config,
 the ``--set`` items, the swept keys and values, and every run's name and overrides),
@@ -69,12 +70,13 @@ def plan(config, sets, sweeps):
 
 
 def new_sweep_folder(config, sets, sweeps, lock=None):
-    """Check every combination, make the sweep folder with its plan, and return it;
+    """Check every combination (``config``: a file or a dict), make the sweep folder with its plan, and return it;
     ``lock(folder)`` is called before anything is written into it (train.py locks it so
     from its first moment)."""
     base, runs = plan(config, sets, sweeps)
     output = load_config(config, sets)["output"]["dir"]
-    content = {"config": str(config), "set": list(sets), "sweep": dict(sweeps), "runs": runs}
+    content = {"config": config if isinstance(config, dict) else str(config), "set": list(sets), "sweep": dict(sweeps),
+               "runs": runs}
 
     def fill(draft):
         if lock is not None:

@@ -1,50 +1,59 @@
-"""Training a config: one run (new or resumed) into its run folder, or a sweep of runs.
+"""Training a config: one run, new or resumed, into its run folder (``suite.api.train``
+runs sweeps of them, ``suite.workflows.sweep``).
 
-The run folder's files are listed in ``suite/commands/train.py``; ``run(args)`` takes that
-command's arguments.
+The run folder's files are listed in ``suite/commands/train.py``; ``run(options)`` takes
+a ``TrainOptions``, which ``suite.api.train`` fills from its arguments.
 """
 
-import argparse
 import contextlib
 import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from suite.core.quiet import import_keras  # noqa: E402
+import keras
 
-keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
-
-from suite import models  # noqa: E402
-from suite.analysis.model_files import summary_text, write_diagram  # noqa: E402
-from suite.analysis.reports import scores_on_test  # noqa: E402
-from suite.callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,  # noqa: E402
+from suite import models
+from suite.analysis.model_files import summary_text, write_diagram
+from suite.analysis.reports import scores_on_test
+from suite.callbacks import (BestCheckpoint, LearningRateLogger, StopAfterEpoch, StopOnNaN, StopOnSignal,
                              TensorBoard, TrainingDiverged, TrainingInterrupted, TrainingMonitor, TrainingState,
                              restore_state)
-from suite.callbacks.checkpoints import epochs_saved, save_weights_atomic  # noqa: E402
-from suite.callbacks.training_monitor import load_history  # noqa: E402
-from suite.config import dump_config, load_config, monitor_mode, settings_help  # noqa: E402
-from suite.core import cpu  # noqa: E402
-from suite.core.atomic import remove_temporaries, write_json, write_text  # noqa: E402
-from suite.core.errors import UserError, WriteError, one_line  # noqa: E402
-from suite.core.folders import new_folder  # noqa: E402
-from suite.core.lock import lock_folder  # noqa: E402
-from suite.core.provenance import provenance  # noqa: E402
-from suite.data import cifar10 as datasets  # noqa: E402
-from suite.data import whitening  # noqa: E402
-from suite.data.augment import augmentation  # noqa: E402
-from suite.data.pipeline import steps_per_epoch, training_input, validation_input  # noqa: E402
-from suite.data.preprocessing import ALTERNATING, adapt_to_data, fill_colour, scaling_layer, wrap  # noqa: E402
-from suite.training import cluster  # noqa: E402
-from suite.training import finetune  # noqa: E402
-from suite.training.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model  # noqa: E402
-from suite.training.runtime import configure, device_description  # noqa: E402
-from suite.training.schedules import build_schedule, learning_rate_at  # noqa: E402
-from suite.weights.sidecar import describe_weights  # noqa: E402
-from suite.workflows import compare, sweep  # noqa: E402
+from suite.callbacks.checkpoints import epochs_saved, save_weights_atomic
+from suite.callbacks.training_monitor import load_history
+from suite.config import dump_config, load_config, monitor_mode
+from suite.core import cpu
+from suite.core.atomic import remove_temporaries, write_json, write_text
+from suite.core.errors import UserError, WriteError, one_line
+from suite.core.folders import new_folder
+from suite.core.lock import lock_folder
+from suite.core.outcome import Outcome
+from suite.core.provenance import provenance
+from suite.data import cifar10 as datasets
+from suite.data import whitening
+from suite.data.augment import augmentation
+from suite.data.pipeline import steps_per_epoch, training_input, validation_input
+from suite.data.preprocessing import ALTERNATING, adapt_to_data, fill_colour, scaling_layer, wrap
+from suite.training import cluster
+from suite.training import finetune
+from suite.training.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model
+from suite.training.runtime import configure, device_description
+from suite.training.schedules import build_schedule, learning_rate_at
+from suite.weights.sidecar import describe_weights
+from suite.workflows import sweep
+
+
+@dataclass
+class TrainOptions:
+    """One training: a new run of ``config`` (with ``overrides``) or ``resume`` of a run folder."""
+    config: object = None       # a config file, a shipped config's name or a dict (suite.config.load_config)
+    overrides: list = field(default_factory=list)  # ``--set`` items, "key.sub=value" (values are YAML)
+    resume: str | None = None   # a run folder to continue
+    stop_after: int | None = None  # stop cleanly after this epoch
+    dry_run: bool = False       # check, build and summarise; nothing trained or written
 
 
 @dataclass
@@ -60,17 +69,13 @@ class Trainer:
     init: str = ""          # the header's line on model.init and model.freeze
 
 
-def run(args, extra_callbacks=()):
-    """What ``python train.py`` does with its arguments (``suite.commands.train``).
-    ``extra_callbacks`` run before the suite's own (``bench/throughput.py`` times bare
-    training steps between epochs with one)."""
-    if args.settings:
-        print(settings_help())
-        return 0
-    if args.sweep or (args.resume and (Path(args.resume) / sweep.PLAN).is_file()):
-        return run_sweep(args, extra_callbacks)
+def run(options, extra_callbacks=()):
+    """One training (``TrainOptions``); the exit status, an ``Outcome`` that carries the run
+    folder, the trained network and model, the config and the metrics. ``extra_callbacks``
+    run before the suite's own (``bench/throughput.py`` times bare training steps between
+    epochs with one)."""
     with contextlib.ExitStack() as locks:  # the run folder's lock, held until the run ends
-        return run_one(args, extra_callbacks, locks)
+        return run_one(options, extra_callbacks, locks)
 
 
 def run_one(args, extra_callbacks, locks):
@@ -88,14 +93,15 @@ def run_one(args, extra_callbacks, locks):
     if args.dry_run:
         print(header(cfg, trainer, splits, runtime, None))
         trainer.net.summary()
-        return 0
+        return Outcome(0, config=cfg, net=trainer.net, model=trainer.model)
     run_dir = cluster.run_folder(args.resume, lambda: new_run_dir(cfg, locks))  # private on a worker but the chief
     print(header(cfg, trainer, splits, runtime, run_dir))
     try:
         metrics = train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started)
     except WriteError as e:
-        return report_write_failure(run_dir, e)
-    return report_outcome(args, run_dir, metrics)
+        return Outcome(report_write_failure(run_dir, e), folder=run_dir, config=cfg)
+    return Outcome(report_outcome(args, run_dir, metrics), folder=run_dir, config=cfg, metrics=metrics,
+                   net=trainer.net, model=trainer.model)
 
 
 def train_into(run_dir, args, cfg, trainer, splits, runtime, extra_callbacks, started):
@@ -118,71 +124,12 @@ def hold(folder, what, locks):
         locks.enter_context(lock_folder(folder, what))
 
 
-def run_sweep(args, extra_callbacks=()):
-    """Every run of a sweep (``suite.workflows.sweep``), each an ordinary run in the sweep folder, then
-    compare.py's curves and table of them all. Completed runs are skipped, so that
-    ``--resume <sweep folder>`` continues where it stopped. The sweep folder is locked
-    for the whole sweep, and each run's folder as it runs."""
-    if args.resume and (args.sweep or args.set):
-        raise UserError("--resume continues a sweep with its own plan; --sweep and --set cannot change it")
-    if args.dry_run:
-        return show_sweep(args)
-    with contextlib.ExitStack() as locks:
-        if args.resume:
-            folder = Path(args.resume)
-            hold(folder, "sweep folder", locks)
-        else:
-            folder = sweep.new_sweep_folder(str(Path(args.config).resolve()), args.set, sweep.parse_sweeps(args.sweep),
-                                            lock=lambda draft: hold(draft, "sweep folder", locks))
-        return sweep_runs(folder, args, extra_callbacks)
-
-
-def show_sweep(args):
-    """``--dry-run`` of a sweep: its runs, and resuming, which are finished; nothing trained or written."""
-    if args.resume:
-        folder = Path(args.resume)
-        runs = sweep.read_plan(folder)["runs"]
-        print("\n".join([f"sweep of {len(runs)} runs in {folder} (dry run: nothing trained):"]
-                        + [f"  {r['name']}: " + ("finished" if sweep.finished(sweep.run_folder(folder, r["name"]))
-                                                 else "to run") for r in runs]))
-        return 0
-    _, runs = sweep.plan(args.config, args.set, sweep.parse_sweeps(args.sweep))
-    print("\n".join([f"sweep of {len(runs)} runs (dry run: nothing written):"] + [f"  {r['name']}" for r in runs]))
-    return 0
-
-
-def sweep_runs(folder, args, extra_callbacks):
-    """The runs of the sweep in ``folder`` that have not finished, then the comparison."""
-    plan = sweep.read_plan(folder)
-    runs = plan["runs"]
-    print(f"sweep of {len(runs)} runs in {folder}")
-    for i, entry in enumerate(runs, start=1):
-        run_dir = sweep.run_folder(folder, entry["name"])
-        if sweep.finished(run_dir):
-            print(f"[{i}/{len(runs)}] {entry['name']}: finished, {run_dir}")
-            continue
-        print(f"[{i}/{len(runs)}] {entry['name']}", flush=True)
-        sets = [*plan["set"], *entry["set"], f"name={entry['name']}", f"output.dir={folder}"]
-        one = argparse.Namespace(config=None if run_dir else plan["config"], resume=str(run_dir) if run_dir else None,
-                                 set=[] if run_dir else sets, stop_after=args.stop_after, dry_run=False,
-                                 settings=False, sweep=[])
-        code = run(one, extra_callbacks)
-        if not sweep.finished(sweep.run_folder(folder, entry["name"])):  # failed or stopped
-            print(f"sweep stopped at {entry['name']}; continue it with: python train.py --resume {folder}",
-                  file=sys.stderr)
-            return code
-    runs = compare.find_runs([str(folder)])
-    labels = compare.run_labels(runs)
-    return (compare.curves(runs, labels, str(folder / "curves.png"), f"Sweep: {folder.name}")
-            or compare.table(runs, labels, str(folder / "table.md"), None))
-
-
 def read_config(args):
     """The config from ``--config`` and ``--set``, or the run folder's own with ``--resume``."""
     if not args.resume:
-        return load_config(args.config, args.set)
+        return load_config(args.config, args.overrides)
     run_dir = Path(args.resume)
-    if args.set:
+    if args.overrides:
         raise UserError("--resume continues a run with its own config.yaml; --set cannot change it")
     if not (run_dir / "config.yaml").is_file():
         raise UserError(f"{run_dir}: no config.yaml; not a run folder that can be resumed")
@@ -376,7 +323,7 @@ def fit(cfg, trainer, inputs, callbacks, initial_epoch):
     try:
         trainer.model.fit(inputs.train, steps_per_epoch=inputs.train_steps, validation_data=inputs.val,
                           epochs=tc["epochs"], initial_epoch=initial_epoch, callbacks=callbacks.all,
-                          verbose=tc["verbose"], validation_batch_size=inputs.val_batch_size,
+                          verbose=progress(tc["verbose"]), validation_batch_size=inputs.val_batch_size,
                           shuffle=False)  # the input shuffles, by (seed, epoch)
     except TrainingInterrupted as e:
         status, reason = "interrupted", f"stopped by {e}"
@@ -389,6 +336,13 @@ def fit(cfg, trainer, inputs, callbacks, initial_epoch):
         callbacks.signals.restore()
     callbacks.monitor.wait()
     return status, reason
+
+
+def progress(verbose):
+    """Keras' ``verbose`` for ``training.verbose``: its progress bar (1), redrawn with
+    carriage returns, only on a terminal; where output is a log file or a notebook cell,
+    one line per epoch (2) instead."""
+    return 2 if verbose == 1 and not sys.stdout.isatty() else verbose
 
 
 def final_metrics(cfg, trainer, splits, runtime, run_dir, best, status, reason, started):

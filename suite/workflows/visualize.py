@@ -1,27 +1,25 @@
 """Drawing a network's filters, feature maps and Grad-CAM heatmaps into a new folder;
-``run(args)`` takes ``suite/commands/visualize.py``'s arguments.
+``run(options)`` takes ``suite/commands/visualize.py``'s options (``suite.api.options.VisualizeOptions``)
+and returns an ``Outcome`` carrying the folder.
 """
 
 from pathlib import Path
 
+import keras
 import numpy as np
+from matplotlib.figure import Figure
 
-from suite.core.quiet import import_keras
-
-keras = import_keras()  # before anything else imports TensorFlow, so that its native start-up lines stay hidden
-
-from matplotlib.figure import Figure  # noqa: E402
-
-from suite import models  # noqa: E402
-from suite.analysis import gradcam  # noqa: E402
-from suite.analysis.plots import save  # noqa: E402
-from suite.core.errors import UserError  # noqa: E402
-from suite.core.folders import new_folder  # noqa: E402
-from suite.core.images import open_image  # noqa: E402
-from suite.data.cifar10 import load_cifar10, only_classes  # noqa: E402
-from suite.data.preprocessing import input_scaling  # noqa: E402
-from suite.models.pretrained import load_with_sidecar  # noqa: E402
-from suite.workflows.weight_source import weights_file, weights_name  # noqa: E402
+from suite import models
+from suite.analysis import gradcam
+from suite.analysis.plots import save
+from suite.core.errors import UserError
+from suite.core.folders import new_folder
+from suite.core.images import open_image
+from suite.core.outcome import Outcome
+from suite.data.cifar10 import load_cifar10, only_classes
+from suite.data.preprocessing import input_scaling
+from suite.models.pretrained import load_with_sidecar
+from suite.workflows.weight_source import weights_file, weights_name
 
 MAX_FILTERS, MAX_CHANNELS, MAX_MAPS = 16, 16, 64
 
@@ -36,7 +34,7 @@ def run(args):
     if args.command == "layers":
         for layer in gradcam.conv_layers(net):
             print(f"{layer.name:<24} {layer.kernel.shape}  -> {layer.output.shape}")
-        return 0
+        return Outcome(0, layers=[layer.name for layer in gradcam.conv_layers(net)])
     gradcam.conv_layer(net)  # a network without convolutions is one error line here
     first = gradcam.conv_layers(net)[0]
     layer = gradcam.conv_layer(net, args.layer) if args.layer or args.command == "gradcam" else first
@@ -53,7 +51,7 @@ def run(args):
     else:
         draw_gradcam(net, layer, scale(images), images, labels, titles, classes, out)
     print(out)
-    return 0
+    return Outcome(0, folder=out)
 
 
 # ----------------------------------------------------------------------------- inputs
