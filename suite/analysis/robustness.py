@@ -16,11 +16,11 @@ import time
 import numpy as np
 from matplotlib.figure import Figure
 
+from suite.analysis.calibration import negative_log_likelihood
 from suite.analysis.plots import save
 from suite.core.errors import UserError
 from suite.data.corruptions import GROUPS, NAMES, SEVERITIES, corrupt, load_real
 
-PROB_FLOOR = 1e-30      # log(0) for probabilities that underflowed in float32
 TILE_SCALE = 4          # grid(): each 32 x 32 tile drawn 128 x 128, nearest neighbour
 
 
@@ -60,7 +60,7 @@ def evaluate(predict, x, y, names, severities, seed=0, real_dir=None, progress=p
         if probs.ndim != 2 or len(probs) != len(labels):
             raise ValueError(f"predict gave an array of shape {probs.shape} for {len(labels)} images")
         accuracy[name][severity] = float(np.mean(probs.argmax(axis=1) == labels))
-        nll[name][severity] = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], PROB_FLOOR))))
+        nll[name][severity] = negative_log_likelihood(probs, labels)
         images += len(labels)
         if progress is not None and len(accuracy[name]) == len(severities):
             elapsed = time.perf_counter() - start
