@@ -13,8 +13,10 @@
                  (its first, compiling batch left out), at its CPU batch size.
     PyTorch      images/s of a plain PyTorch eager training step (``bench/torch_nets.py``:
                  the same network, the config's batch, SGD with its momentum, Nesterov and
-                 weight decay, cross-entropy) on float32 tensors already in memory (no input
-                 pipeline, no augmentation), for ``--seconds`` after a warm-up; and of
+                 weight decay, cross-entropy; for airbench94 the source's own network and
+                 step from the ``airbench`` package, in float32) on float32 tensors already
+                 in memory (no input pipeline, no augmentation), for ``--seconds`` after a
+                 warm-up; and of
                  ``net.eval()`` under ``torch.inference_mode()`` on N images at
                  evaluate.py's batch size, the first batch left out. Both in PyTorch's two
                  layouts, NCHW and channels_last: the table takes the faster (median over
@@ -30,10 +32,11 @@ evaluate.py choose TensorFlow's CPU kernels themselves (``suite/core/cpu.py``; t
 quotes their header's ``cpu`` line). The table and the raw figures (.json beside it) go
 to ``bench/pytorch_paired_<amx|avx512|avx2|machine>.md`` after every round.
 
-PyTorch is not a dependency of the suite: ``pip install torch`` beside it. The data
+PyTorch is not a dependency of the suite: ``pip install torch`` beside it, and for
+airbench94 ``pip install airbench==0.1.8 --no-deps`` (its network needs no torchvision). The data
 is the real CIFAR-10, found as train.py finds it (``$CIFAR10_PATH``, Keras' cache).
 
-    python bench/pytorch_paired.py       # ResNet-20, MiniVGGNet, All-CNN-C, 3 rounds: ~25 min on 2 AVX2 cores (estimated)
+    python bench/pytorch_paired.py       # ResNet-20, MiniVGGNet, All-CNN-C, airbench94, 3 rounds: about 40 min on 2 cores
     python bench/pytorch_paired.py --models resnet20 --rounds 1 --epochs 1 --warmup 1 --subset 20 --seconds 2
     python bench/pytorch_paired.py --set runtime.threads=1      # any train.py override
 """
@@ -56,10 +59,11 @@ sys.path.insert(0, str(REPO))
 from suite.core import cpu  # noqa: E402  (reads /proc/cpuinfo; imports no TensorFlow)
 
 CONFIGS = {"resnet20": "configs/resnet20.yaml", "minivggnet": "configs/minivggnet.yaml",
-           "allcnn_c": "configs/allcnn_c.yaml"}
+           "allcnn_c": "configs/allcnn_c.yaml", "airbench94": "configs/airbench94.yaml"}
 # Training images per class for train.py's epochs: about 10 s each on the 2-core AVX2
-# CPU of issue 31 (ResNet-20 about 230 images/s with oneDNN, All-CNN-C about 50).
-SUBSET = {"resnet20": 256, "minivggnet": 512, "allcnn_c": 64}
+# CPU of issue 31 (ResNet-20 about 230 images/s with oneDNN, All-CNN-C about 50);
+# airbench94's batch is 1,024, so 5 steps an epoch (about 30 s).
+SUBSET = {"resnet20": 256, "minivggnet": 512, "allcnn_c": 64, "airbench94": 512}
 TEST_SUBSET = 10   # validation images per class in train.py's runs (not timed)
 LAYOUTS = ("nchw", "channels_last")
 
@@ -151,6 +155,9 @@ def torch_rate(job):
             optimizer.zero_grad(set_to_none=True)
             loss_fn(net(x), y).backward()
             optimizer.step()
+
+        if r["net"] == "airbench94":
+            step = torch_nets.airbench94_step(net, x, y)
 
         timed_rate(step, batch, 2.0, least_steps=2)  # warm-up: oneDNN's primitives, the allocator
         rate = timed_rate(step, batch, job["seconds"])
@@ -308,6 +315,10 @@ def main(argv=None):
     if importlib.util.find_spec("torch") is None:
         print("PyTorch is not installed here: pip install torch (it is not a dependency of the suite)",
               file=sys.stderr)
+        return 2
+    if "airbench94" in args.models and importlib.util.find_spec("airbench") is None:
+        print("airbench94 is measured against the airbench package: pip install airbench==0.1.8 --no-deps "
+              "(or leave it out with --models)", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else HERE / f"pytorch_paired_{cpu.cpu_facts().kind()}.md"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}

@@ -59,7 +59,7 @@ from suite.api import train  # noqa: E402
 from suite.config import DEFAULTS  # noqa: E402
 from suite.analysis.inference import predict  # noqa: E402
 from suite.data.preprocessing import standardize, wrap  # noqa: E402
-from suite.training.runtime import configure, device_description  # noqa: E402
+from suite.training.runtime import configure, device_description, fuse_batch_norm  # noqa: E402
 
 
 def parse_args():
@@ -89,10 +89,13 @@ BLOCK_SECONDS = 1.0  # bare steps and train.py's batches take turns in blocks of
 
 class BareStep:
     """The network's own training step (``train_on_batch``) on float32 tensors already in
-    memory: no data pipeline, no augmentation, no callbacks."""
+    memory: no data pipeline, no augmentation, no callbacks; its batch norms run as
+    train.py runs them under ``runtime`` (``fuse_batch_norm``), if given."""
 
-    def __init__(self, name, batch, jit, distinct=4):
+    def __init__(self, name, batch, jit, distinct=4, runtime=None):
         self.net = models.create(name)
+        if runtime is not None:
+            fuse_batch_norm(self.net, runtime)
         self.net.compile(keras.optimizers.SGD(0.01, momentum=0.9), keras.losses.SparseCategoricalCrossentropy(),
                          metrics=["accuracy"], jit_compile=jit)
         rng = np.random.default_rng(0)
@@ -243,7 +246,7 @@ def measure(name, args, runtime, workdir):
         suite, _, _ = suite_run(name, args.batch_size, args.images, args, workdir).timed()
         return {"params": models.create(name).count_params(), "suite": statistics.median(suite),
                 "train_images_per_epoch": args.images}
-    bare = BareStep(name, args.batch_size, runtime.jit_compile)
+    bare = BareStep(name, args.batch_size, runtime.jit_compile, runtime=runtime)
     step = statistics.median(bare.seconds(1) for _ in range(3))
     block = max(1, round(BLOCK_SECONDS / step))
     n_train = max(4, round(args.seconds / step)) * args.batch_size

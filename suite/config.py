@@ -120,6 +120,8 @@ SETTINGS = {
         "steps_per_execution": Setting("auto", rules.AUTO_OR_COUNT,
                                        "training steps per call of the compiled step; "
                                        "auto: see suite.training.runtime"),
+        "fused_batch_norm": Setting("auto", rules.choice("auto", True, False),
+                                    "TensorFlow's fused batch-norm kernel; auto: on under TensorFlow on the CPU"),
         "augment_in": Setting("auto", rules.choice("auto", "input", "model"),
                               "where flip-and-crop runs: auto (input under TensorFlow, model elsewhere), input, model"),
     },

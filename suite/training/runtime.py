@@ -10,6 +10,7 @@ devices are visible. TensorFlow is imported only when it is the backend.
 """
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ class Runtime:
     augment_in: str = "model"  # where flip-and-crop runs: "model" or "input" (the tf.data input)
     steps_per_execution: int = 1
     precision_note: str = ""  # why ``runtime.precision: auto`` chose what it chose, for the header
+    fused_batch_norm: bool = False  # TensorFlow's fused kernel for Keras' BatchNormalization (fuse_batch_norm)
 
     def scope(self):
         """Build and compile the model inside this (the strategy's scope under TF)."""
@@ -60,6 +62,12 @@ def configure(rt_cfg, seed, deterministic):
     runtime.jit_compile = (runtime.accelerator == "gpu" or backend == "jax") if jit == "auto" else bool(jit)
     runtime.augment_in = _augment_in(rt_cfg["augment_in"], backend)
     runtime.steps_per_execution = _steps_per_execution(rt_cfg["steps_per_execution"], backend, runtime.strategy)
+    fused = rt_cfg["fused_batch_norm"]
+    runtime.fused_batch_norm = (backend == "tensorflow" and runtime.accelerator == "cpu") if fused == "auto" \
+        else bool(fused)
+    if runtime.fused_batch_norm and backend != "tensorflow":
+        raise UserError(f"runtime.fused_batch_norm: true needs the TensorFlow backend (this is {backend}); "
+                        f"use auto or false")
     return runtime
 
 
@@ -174,3 +182,54 @@ def device_description(runtime):
             kind = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "GPU"
         return f"{len(runtime.devices)} x {kind}"
     return f"CPU ({os.cpu_count()} cores)"
+
+
+def fuse_batch_norm(net, runtime):
+    """Run ``net``'s batch norms through TensorFlow's fused kernel when ``runtime`` says
+    so; the number of layers changed.
+
+    Keras 3 computes ``BatchNormalization`` from separate ops (mean, squared difference,
+    mean, then the normalisation, and as many again for the gradient), each a pass over
+    the activations; TensorFlow's ``FusedBatchNormV3`` (oneDNN's on the CPU) does the
+    statistics and normalisation in one kernel and the gradient in one more, and at
+    inference Grappler folds it into the convolution before it. The variables, their
+    names and the saved files are Keras' own (only each layer's ``call`` is replaced),
+    and the results are Keras' to float rounding: the moving variance is updated with
+    the biased batch variance, as Keras does (the kernel returns the unbiased one), and
+    the epsilon is the layer's (``tf.nn.fused_batch_norm`` would raise it to 1.001e-5).
+    Layers it does not cover (masks, renorm, synchronised, not 4-D with channels last)
+    keep Keras' ``call``. docs/performance.md has the measurement."""
+    if not runtime.fused_batch_norm:
+        return 0
+    layers = [layer for layer in net._flatten_layers(include_self=True, recursive=True)
+              if type(layer) is keras.layers.BatchNormalization and not layer.renorm and not layer.synchronized]
+    for layer in layers:
+        object.__setattr__(layer, "call", _fused_call(layer, layer.call))
+    return len(layers)
+
+
+def _fused_call(layer, keras_call):
+    import tensorflow as tf  # lazy: TensorFlow only under its backend
+
+    def call(inputs, training=None, mask=None):
+        if mask is not None or len(inputs.shape) != 4 or layer.axis not in (-1, 3):
+            return keras_call(inputs, training=training, mask=mask)
+        x = tf.cast(inputs, "float32")  # statistics in float32, as Keras computes them
+        channels = x.shape[-1]
+        scale = tf.cast(layer.gamma, "float32") if layer.scale else tf.ones([channels])
+        offset = tf.cast(layer.beta, "float32") if layer.center else tf.zeros([channels])
+        fused = functools.partial(tf.raw_ops.FusedBatchNormV3, x=x, scale=scale, offset=offset,
+                                  epsilon=layer.epsilon, exponential_avg_factor=1.0, data_format="NHWC")
+        if training and layer.trainable:
+            y, mean, unbiased, *_ = fused(mean=tf.zeros([0]), variance=tf.zeros([0]), is_training=True)
+            n = tf.cast(tf.size(x) // channels, "float32")
+            variance = unbiased * ((n - 1.0) / n)
+            m = layer.momentum
+            layer.moving_mean.assign(layer.moving_mean * m + mean * (1.0 - m))
+            layer.moving_variance.assign(layer.moving_variance * m + variance * (1.0 - m))
+        else:
+            y, *_ = fused(mean=tf.cast(layer.moving_mean, "float32"), variance=tf.cast(layer.moving_variance, "float32"),
+                          is_training=False)
+        return tf.cast(y, layer.compute_dtype)
+
+    return call

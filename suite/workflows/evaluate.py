@@ -26,7 +26,7 @@ from suite.data import corruptions, whitening
 from suite.data.cifar10 import (RAW_SCALING, channel_stats, data_name, load_cifar10, only_classes,
                                 stratified_indices, stratified_split)
 from suite.data.preprocessing import scaling_layer, wrap
-from suite.training.runtime import configure, device_description
+from suite.training.runtime import configure, device_description, fuse_batch_norm
 from suite.weights.formats import FORMAT_NAMES, LEGACY, detect_format, load_weights_file
 from suite.weights.sidecar import read_sidecar, sidecar_path
 from suite.weights.temperature import save_temperature
@@ -45,6 +45,7 @@ def run(args):
     spec, sidecar = model_spec(args, weights, run_dir, fmt)
     runtime = configure(dict(DEFAULTS["runtime"], strategy="none", precision=args.precision), 0, False)
     net = models.create(spec["name"], **spec["params"])
+    fuse_batch_norm(net, runtime)
     fmt, load_info = load_weights_file(net, weights, fmt)
     class_names = (sidecar or {}).get("class_names")
     data, x_test, y_test = load_test_set(args, class_names)
@@ -282,7 +283,8 @@ def header(weights, fmt, load_info, checkpoint, spec, net, data, x_test, runtime
         ("input", f"uint8 -> {scaling}"),
         ("data", data_line),
         ("device", f"{device_description(runtime)}; {runtime.backend} backend, keras {keras.__version__}, "
-                   f"{runtime.precision}, XLA {'on' if runtime.jit_compile else 'off'}, batch {batch_size}"),
+                   f"{runtime.precision}, XLA {'on' if runtime.jit_compile else 'off'}, "
+                   + ("batch norm: TensorFlow's fused kernel, " if runtime.fused_batch_norm else "") + f"batch {batch_size}"),
         ("cpu", cpu.header_line(runtime.backend)),
         ("tta", TTA_NAMES[tta]),
     ]

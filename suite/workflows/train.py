@@ -40,7 +40,7 @@ from suite.data.preprocessing import ALTERNATING, adapt_to_data, fill_colour, sc
 from suite.training import cluster
 from suite.training import finetune
 from suite.training.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model
-from suite.training.runtime import configure, device_description
+from suite.training.runtime import configure, device_description, fuse_batch_norm
 from suite.training.schedules import build_schedule, learning_rate_at
 from suite.weights.sidecar import describe_weights
 from suite.workflows import sweep
@@ -143,6 +143,7 @@ def build(cfg, splits, runtime, resuming=False):
     steps = steps_per_epoch(len(splits.x_train), tc["batch_size"])
     with runtime.scope():
         net = models.create(cfg["model"]["name"], **cfg["model"]["params"], weight_decay=l2_for_model(cfg))
+        fuse_batch_norm(net, runtime)
         scaling = scaling_layer(splits.mean, splits.std, splits.whitening)
         if not resuming:
             adapt_to_data(net, scaling, splits.x_train)
@@ -440,7 +441,8 @@ def header(cfg, trainer, splits, runtime, run_dir):
         ("cpu", cpu.header_line(runtime.backend)),
         ("backend", f"{runtime.backend}, keras {keras.__version__}"),
         ("precision", f"{runtime.precision}" + (f" ({runtime.precision_note})" if runtime.precision_note else "")
-                      + f"; XLA {'on' if runtime.jit_compile else 'off'}"),
+                      + f"; XLA {'on' if runtime.jit_compile else 'off'}"
+                      + ("; batch norm: TensorFlow's fused kernel" if runtime.fused_batch_norm else "")),
         ("strategy", runtime.strategy_name),
         ("optimizer", f"{opt}; weight decay {wd}"),
         ("schedule", f"{s['name']}" + (f" ({sched_params})" if sched_params else "")
