@@ -79,3 +79,17 @@ def test_only_when_the_runtime_asks_and_only_the_layers_it_covers(fixed_batch):
     x = tf.constant(fixed_batch[0][:8].reshape(8, -1)[:, :12].astype("float32"))
     plain, fused = twin_layers(x)
     np.testing.assert_array_equal(fused(x, training=True), plain(x, training=True))
+
+
+@pytest.mark.fast
+def test_the_header_says_which_batch_norm_and_a_bad_value_is_one_line(capsys):
+    from suite.commands import train
+
+    quick = ["--config", "configs/quickstart.yaml", "--dry-run"]  # MiniVGGNet on the shipped sample
+    assert train.main(quick) == 0
+    assert "batch norm: TensorFlow's fused kernel (auto: fused under TensorFlow on the CPU)" in capsys.readouterr().out
+    assert train.main([*quick, "--set", "runtime.fused_batch_norm=false"]) == 0
+    assert "batch norm: Keras' ops (runtime.fused_batch_norm in the config)" in capsys.readouterr().out
+    assert train.main([*quick, "--set", "runtime.fused_batch_norm=sometimes"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "runtime.fused_batch_norm" in err[0] and "sometimes" in err[0]

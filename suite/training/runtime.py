@@ -184,6 +184,14 @@ def device_description(runtime):
     return f"CPU ({os.cpu_count()} cores)"
 
 
+def batch_norm_line(runtime, asked):
+    """What the header says of batch norm: the kernel and why (``asked``: the config's
+    ``runtime.fused_batch_norm``)."""
+    kernel = "TensorFlow's fused kernel" if runtime.fused_batch_norm else "Keras' ops"
+    why = "auto: fused under TensorFlow on the CPU" if asked == "auto" else "runtime.fused_batch_norm in the config"
+    return f"batch norm: {kernel} ({why})"
+
+
 def fuse_batch_norm(net, runtime):
     """Run ``net``'s batch norms through TensorFlow's fused kernel when ``runtime`` says
     so; the number of layers changed.

@@ -40,7 +40,7 @@ from suite.data.preprocessing import ALTERNATING, adapt_to_data, fill_colour, sc
 from suite.training import cluster
 from suite.training import finetune
 from suite.training.optim import OPTIMIZERS, build_optimizer, decay_mode, l2_for_model
-from suite.training.runtime import configure, device_description, fuse_batch_norm
+from suite.training.runtime import batch_norm_line, configure, device_description, fuse_batch_norm
 from suite.training.schedules import build_schedule, learning_rate_at
 from suite.weights.sidecar import describe_weights
 from suite.workflows import sweep
@@ -442,7 +442,7 @@ def header(cfg, trainer, splits, runtime, run_dir):
         ("backend", f"{runtime.backend}, keras {keras.__version__}"),
         ("precision", f"{runtime.precision}" + (f" ({runtime.precision_note})" if runtime.precision_note else "")
                       + f"; XLA {'on' if runtime.jit_compile else 'off'}"
-                      + ("; batch norm: TensorFlow's fused kernel" if runtime.fused_batch_norm else "")),
+                      + f"; {batch_norm_line(runtime, cfg['runtime']['fused_batch_norm'])}"),
         ("strategy", runtime.strategy_name),
         ("optimizer", f"{opt}; weight decay {wd}"),
         ("schedule", f"{s['name']}" + (f" ({sched_params})" if sched_params else "")
