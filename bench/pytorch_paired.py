@@ -36,7 +36,7 @@ PyTorch is not a dependency of the suite: ``pip install torch`` beside it, and f
 airbench94 ``pip install airbench==0.1.8 --no-deps`` (its network needs no torchvision). The data
 is the real CIFAR-10, found as train.py finds it (``$CIFAR10_PATH``, Keras' cache).
 
-    python bench/pytorch_paired.py       # ResNet-20, MiniVGGNet, All-CNN-C, airbench94, 3 rounds: about 40 min on 2 cores
+    python bench/pytorch_paired.py       # ResNet-20, MiniVGGNet, All-CNN-C, airbench94, 3 rounds: 27 min on 2 AVX-512 cores
     python bench/pytorch_paired.py --models resnet20 --rounds 1 --epochs 1 --warmup 1 --subset 20 --seconds 2
     python bench/pytorch_paired.py --set runtime.threads=1      # any train.py override
 """
