@@ -3,9 +3,10 @@ of a config's network, summed by op type.
 
 The network is built and compiled as train.py builds it (``suite.workflows.train.build``:
 the config's optimizer, loss, ``jit_compile`` and ``steps_per_execution``), then trained
-with ``fit`` on random float32 tensors already in memory for ``--warmup`` executions and
-traced (``tf.profiler.experimental``) over ``--steps`` more. The trace's TensorFlow ops
-(the ``tf_op`` of each event on the host's threads) are summed by type and shown per step,
+with ``fit`` on random uint8 images already in memory (a ``tf.data`` of them, scaled in the
+model as train.py's input is) for ``--warmup`` steps and traced (``tf.profiler.experimental``)
+over ``--steps`` more (``--inference``: evaluate.py's prediction loop instead). The trace's
+TensorFlow ops (the ``tf_op`` of each event on the host's threads) are summed by type and shown per step,
 as milliseconds of thread time: TensorFlow runs independent ops at once (inter-op
 threads), so the column can add up to more than the wall clock. The last lines give the
 wall clock of the traced steps and of as many steps just before, untraced (the profiler
