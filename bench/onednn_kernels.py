@@ -2,12 +2,13 @@
 (the same network, ``bench/torch_nets.py``), on this CPU: whether a gap between the two
 is in the kernels or around them.
 
-Both frameworks call oneDNN for their convolutions and dense layers on the CPU. Each side
-runs in a child process with ``ONEDNN_VERBOSE=1`` (and its timestamps), which makes
-oneDNN print every primitive it executes with its time in milliseconds; after
-``--warmup`` steps the child runs ``--steps`` more, and the primitives executed between
-their start and end are summed per step by primitive, direction (forward, backward for
-data, backward for weights) and shape.
+Both frameworks call oneDNN for their convolutions on the CPU. Each side runs in a child
+process with ``ONEDNN_VERBOSE=1`` (and its timestamps), which makes oneDNN print every
+primitive it executes with its time in milliseconds; after ``--warmup`` steps the child
+runs ``--steps`` more, and the primitives executed between their start and end are summed
+per step by primitive, direction (forward, gradient of the input, gradient of the weights)
+and, with ``--by-shape``, shape; the last column names oneDNN's implementations. With
+``--rounds`` above 1 the sides take turns going first and each row is the mean.
 
 - TensorFlow: the network as train.py builds it (``suite.workflows.train.build``), ``fit``
   steps on random images in memory, or evaluate.py's prediction loop (``--inference``),
@@ -15,15 +16,17 @@ data, backward for weights) and shape.
   (``TF_NUM_INTEROP_THREADS=1``): with more, TensorFlow runs the backward convolutions for
   data and for weights at once and each reports the time of the shared cores.
 - PyTorch: ``bench/pytorch_paired.py``'s eager training step or ``inference_mode``
-  forward, channels last. PyTorch runs batch norm, pooling and the elementwise ops in its
-  own (ATen) kernels, not in oneDNN: they are not in its column.
+  forward, channels last. PyTorch runs batch norm, pooling, the dense layers and the
+  elementwise ops in its own kernels (ATen, MKL), not in oneDNN: they are not in its
+  column.
 
-    python bench/onednn_kernels.py --model allcnn_c
+    python bench/onednn_kernels.py --model allcnn_c --rounds 2
     python bench/onednn_kernels.py --model minivggnet --inference --by-shape
 """
 
 import argparse
 import collections
+import importlib.util
 import json
 import os
 import subprocess
@@ -43,13 +46,20 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", choices=sorted(pytorch_paired.CONFIGS), default="allcnn_c")
     p.add_argument("--inference", action="store_true", help="evaluate.py's forward pass at its CPU batch size")
-    p.add_argument("--steps", type=int, default=5, help="steps counted")
-    p.add_argument("--warmup", type=int, default=3, help="steps before them (oneDNN builds its kernels)")
+    p.add_argument("--steps", type=positive, default=5, help="steps counted")
+    p.add_argument("--warmup", type=positive, default=3, help="steps before them (oneDNN builds its kernels)")
+    p.add_argument("--rounds", type=positive, default=1, help="runs of each side, taking turns")
     p.add_argument("--by-shape", action="store_true", help="a row per primitive, direction and shape")
     p.add_argument("--child", choices=("tensorflow", "torch"), help=argparse.SUPPRESS)
     p.add_argument("--job", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     return p.parse_args(argv)
+
+
+def positive(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1")
+    return int(text)
 
 
 # ----------------------------------------------------------------------------- children
@@ -77,42 +87,18 @@ def tensorflow_steps(job):
 
 
 def torch_steps(job):
-    import torch
-    from torch import nn
+    """Run ``bench/pytorch_paired.py``'s PyTorch workload in channels last; as ``tensorflow_steps``."""
+    step, _ = pytorch_paired.torch_workload(job["recipe"], "channels_last", "infer" if job["inference"] else "train")
 
-    import torch_nets
-
-    r = job["recipe"]
-    net = torch_nets.build(r["net"], r["learnable"]).to(memory_format=torch.channels_last)
-    x = torch.randn(job["batch"], 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    if job["inference"]:
-        net.eval()
-
-        def steps(n):
-            with torch.inference_mode():
-                for _ in range(n):
-                    net(x)
-    else:
-        y = torch.randint(0, 10, (job["batch"],))
-        optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"], nesterov=r["nesterov"],
-                                    weight_decay=r["weight_decay"])
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
-        step = torch_nets.airbench94_step(net, x, y) if r["net"] == "airbench94" else None
-
-        def steps(n):
-            for _ in range(n):
-                if step:
-                    step()
-                    continue
-                optimizer.zero_grad(set_to_none=True)
-                loss_fn(net(x), y).backward()
-                optimizer.step()
+    def steps(n):
+        for _ in range(n):
+            step()
     return _timed(steps, job)
 
 
 def _timed(steps, job):
     steps(job["warmup"])
-    start = time.time() * 1e3  # oneDNN's timestamps: milliseconds since the epoch
+    start = time.time() * 1e3  # oneDNN stamps its lines in milliseconds since the epoch (on Linux)
     steps(job["steps"])
     return {"start": start, "end": time.time() * 1e3}
 
@@ -121,18 +107,23 @@ def _timed(steps, job):
 
 
 def side(kind, job, workdir):
-    """``{(primitive, direction, shape, implementation): ms}`` summed over the counted steps."""
+    """``{(primitive, direction, shape, implementation): ms}`` summed over the counted steps
+    of one child of ``kind`` (``tensorflow``, ``torch``)."""
     env = dict(os.environ, ONEDNN_VERBOSE="1", ONEDNN_VERBOSE_TIMESTAMP="1", CUDA_VISIBLE_DEVICES="",
                TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    out, log = workdir / f"{kind}.json", workdir / f"{kind}.log"
-    with open(log, "w") as f:
+    out, log, errors = workdir / f"{kind}.json", workdir / f"{kind}.log", workdir / f"{kind}.err"
+    with open(log, "w") as stdout, open(errors, "w") as stderr:  # apart: oneDNN's lines go to stdout in blocks
         code = subprocess.run([sys.executable, __file__, "--child", kind, "--job", json.dumps(job), "--out", str(out)],
-                              env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+                              env=env, stdout=stdout, stderr=stderr).returncode
     if code:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        tail = "\n".join(errors.read_text(errors="replace").splitlines()[-15:])
         raise SystemExit(f"the {kind} child failed (exit {code}):\n{tail}")
     window = json.loads(out.read_text())
-    return kernel_times(log.read_text(errors="replace").splitlines(), window["start"], window["end"])
+    totals = kernel_times(log.read_text(errors="replace").splitlines(), window["start"], window["end"])
+    if not totals:
+        raise SystemExit(f"the {kind} child logged no oneDNN primitive: is oneDNN on (TF_ENABLE_ONEDNN_OPTS) "
+                         f"and does this build print ONEDNN_VERBOSE's version-1 lines?")
+    return totals
 
 
 def kernel_times(lines, start, end):
@@ -153,22 +144,29 @@ DIRECTIONS = {"forward_training": "forward", "forward_inference": "forward", "ba
 
 
 def rows(totals, by_shape):
-    out = collections.Counter()
-    for (primitive, direction, shape, _), ms in totals.items():
-        out[(primitive, DIRECTIONS.get(direction, direction), shape if by_shape else "")] += ms
-    return out
+    """``({row: ms}, {row: implementations})``, a row being (primitive, direction[, shape])."""
+    ms, impls = collections.Counter(), collections.defaultdict(set)
+    for (primitive, direction, shape, impl), t in totals.items():
+        row = (primitive, DIRECTIONS.get(direction, direction), shape if by_shape else "")
+        ms[row] += t
+        impls[row].add(impl)
+    return ms, impls
 
 
 def table(tf_totals, torch_totals, steps, by_shape):
-    tf_rows, torch_rows = rows(tf_totals, by_shape), rows(torch_totals, by_shape)
+    """Markdown: milliseconds a step on each side, the rows with the most time first."""
+    (tf_rows, tf_impls), (torch_rows, torch_impls) = rows(tf_totals, by_shape), rows(torch_totals, by_shape)
     keys = sorted(set(tf_rows) | set(torch_rows), key=lambda k: -(tf_rows[k] + torch_rows[k]))
-    lines = ["| primitive | direction |" + (" shape |" if by_shape else "") + " TensorFlow ms/step | PyTorch ms/step |",
-             "|---|---|" + ("---|" if by_shape else "") + "---:|---:|"]
+    lines = ["| primitive | direction |" + (" shape |" if by_shape else "")
+             + " TensorFlow ms/step | PyTorch ms/step | oneDNN implementations (TensorFlow; PyTorch) |",
+             "|---|---|" + ("---|" if by_shape else "") + "---:|---:|---|"]
     for key in keys:
         cells = key if by_shape else key[:2]
-        lines.append("| " + " | ".join(cells) + f" | {tf_rows[key] / steps:,.1f} | {torch_rows[key] / steps:,.1f} |")
+        names = [", ".join(sorted(side[key])) or "-" for side in (tf_impls, torch_impls)]
+        lines.append("| " + " | ".join(cells) + f" | {tf_rows[key] / steps:,.1f} | {torch_rows[key] / steps:,.1f} | "
+                     + (names[0] if names[0] == names[1] else "; ".join(names)) + " |")
     lines.append("| all |" + (" |" if by_shape else "") + f" | {sum(tf_rows.values()) / steps:,.1f} | "
-                 f"{sum(torch_rows.values()) / steps:,.1f} |")
+                 f"{sum(torch_rows.values()) / steps:,.1f} | |")
     return "\n".join(lines)
 
 
@@ -179,16 +177,23 @@ def main(argv=None):
         result = tensorflow_steps(job) if args.child == "tensorflow" else torch_steps(job)
         Path(args.out).write_text(json.dumps(result))
         return 0
+    for package in ("torch", *(["airbench"] if args.model == "airbench94" else [])):
+        if importlib.util.find_spec(package) is None:
+            print(f"{package} is not installed here; see bench/pytorch_paired.py", file=sys.stderr)
+            return 2
+    totals = {"tensorflow": collections.Counter(), "torch": collections.Counter()}
     with tempfile.TemporaryDirectory(prefix="onednn_kernels-") as tmp:
         workdir = Path(tmp)
-        recipe = pytorch_paired.child("recipe", {"models": [args.model], "set": []}, workdir,
-                                      dict(os.environ))["models"][args.model]
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2")
+        recipe = pytorch_paired.child("recipe", {"models": [args.model], "set": []}, workdir, env)["models"][args.model]
         job = {"model": args.model, "recipe": recipe, "inference": args.inference, "steps": args.steps,
                "warmup": args.warmup, "batch": recipe["eval_batch"] if args.inference else recipe["batch"]}
-        tf_totals, torch_totals = side("tensorflow", job, workdir), side("torch", job, workdir)
+        for r in range(args.rounds):
+            for kind in ("tensorflow", "torch") if r % 2 == 0 else ("torch", "tensorflow"):
+                totals[kind].update(side(kind, job, workdir))
     print(f"{args.model}, {'inference' if args.inference else 'training'}, batch {job['batch']}, "
-          f"oneDNN primitives summed over {args.steps} steps after {args.warmup}\n")
-    print(table(tf_totals, torch_totals, args.steps, args.by_shape))
+          f"oneDNN primitives over {args.steps} steps after {args.warmup}, {args.rounds} round(s)\n")
+    print(table(totals["tensorflow"], totals["torch"], args.steps * args.rounds, args.by_shape))
     return 0
 
 

@@ -133,39 +133,52 @@ def timed_rate(step, images_per_step, seconds, least_steps=1):
     return steps * images_per_step / (time.perf_counter() - start)
 
 
-def torch_rate(job):
-    """Images/s of PyTorch eager training or inference, as the module docstring says."""
+def torch_workload(recipe, layout, mode):
+    """``(step, batch)``: one PyTorch eager training step of ``recipe``'s network (the
+    module docstring says which), or one forward pass under ``inference_mode`` at
+    evaluate.py's batch, on random tensors in ``layout`` (``nchw``, ``channels_last``)."""
     import torch
     from torch import nn
 
     sys.path.insert(0, str(HERE))
     import torch_nets
 
-    r, layout = job["recipe"], torch.channels_last if job["layout"] == "channels_last" else torch.contiguous_format
+    r, layout = recipe, torch.channels_last if layout == "channels_last" else torch.contiguous_format
     net = torch_nets.build(r["net"], r["learnable"]).to(memory_format=layout)
-    batch = r["batch"] if job["mode"] == "train" else r["eval_batch"]
+    batch = r["batch"] if mode == "train" else r["eval_batch"]
     x = torch.randn(batch, 3, 32, 32).contiguous(memory_format=layout)
+    if mode != "train":
+        net.eval()
+
+        def forward():
+            with torch.inference_mode():
+                net(x)
+        return forward, batch
+    y = torch.randint(0, 10, (batch,))
+    if r["net"] == "airbench94":
+        return torch_nets.airbench94_step(net, x, y), batch
+    optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"], nesterov=r["nesterov"],
+                                weight_decay=r["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        optimizer.step()
+    return step, batch
+
+
+def torch_rate(job):
+    """Images/s of PyTorch eager training or inference, as the module docstring says."""
+    import torch
+
+    step, batch = torch_workload(job["recipe"], job["layout"], job["mode"])
     if job["mode"] == "train":
-        optimizer = torch.optim.SGD(net.parameters(), lr=r["lr"], momentum=r["momentum"], nesterov=r["nesterov"],
-                                    weight_decay=r["weight_decay"])
-        loss_fn = nn.CrossEntropyLoss(label_smoothing=r["label_smoothing"])
-        y = torch.randint(0, 10, (batch,))
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(net(x), y).backward()
-            optimizer.step()
-
-        if r["net"] == "airbench94":
-            step = torch_nets.airbench94_step(net, x, y)
-
         timed_rate(step, batch, 2.0, least_steps=2)  # warm-up: oneDNN's primitives, the allocator
         rate = timed_rate(step, batch, job["seconds"])
     else:
-        net.eval()
-        with torch.inference_mode():
-            net(x)  # the first batch, left out as evaluate.py leaves it out
-            rate = timed_rate(lambda: net(x), batch, 0.0, least_steps=max(1, -(-job["images"] // batch) - 1))
+        step()  # the first batch, left out as evaluate.py leaves it out
+        rate = timed_rate(step, batch, 0.0, least_steps=max(1, -(-job["images"] // batch) - 1))
     return {"rate": rate, "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 

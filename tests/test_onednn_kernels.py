@@ -36,10 +36,26 @@ def test_only_the_window_counts_and_shapes_stay_apart():
                       ("reorder", "undef", "96x3x3x3", "jit:uni"): 0.25}
 
 
-def test_the_table_gives_milliseconds_a_step_and_the_sum():
+def test_the_table_gives_milliseconds_a_step_the_sum_and_the_implementations():
     totals = onednn_kernels.kernel_times(LOG, 1000.0, 1010.0)
-    text = onednn_kernels.table(totals, {("convolution", "forward_training", "x", "ref"): 6.0}, 2, by_shape=False)
+    text = onednn_kernels.table(totals, {("convolution", "forward_training", "x", "brg_conv_fwd:avx512_core"): 6.0,
+                                         ("convolution", "backward_data", "x", "ref:any"): 2.0}, 2, by_shape=False)
     lines = text.splitlines()
-    assert "| convolution | forward | 2.0 | 3.0 |" in lines
-    assert "| convolution | backward, data | 2.0 | 0.0 |" in lines
-    assert lines[-1] == "| all | | 4.1 | 3.0 |"
+    assert "| convolution | forward | 2.0 | 3.0 | brg_conv_fwd:avx512_core |" in lines
+    assert "| convolution | backward, data | 2.0 | 1.0 | brg_conv_fwd:avx512_core; ref:any |" in lines
+    assert "| reorder |  | 0.1 | 0.0 | jit:uni; - |" in lines
+    assert lines[-1] == "| all | | 4.1 | 4.0 | |"
+
+
+def test_by_shape_keeps_a_row_per_shape():
+    totals = onednn_kernels.kernel_times(LOG, 1000.0, 1010.0)
+    lines = onednn_kernels.table(totals, {}, 1, by_shape=True).splitlines()
+    assert "| reorder |  | 96x3x3x3 | 0.2 | 0.0 | jit:uni; - |" in lines
+    assert len(lines) == 2 + 3 + 1
+
+
+def test_steps_must_be_a_positive_whole_number():
+    assert onednn_kernels.parse_args(["--steps", "3"]).steps == 3
+    for bad in ("0", "-1", "2.5", "x"):
+        with pytest.raises(SystemExit):
+            onednn_kernels.parse_args(["--steps", bad])
