@@ -68,15 +68,8 @@ def positive(text):
 def tensorflow_steps(job):
     """Run the suite's network; ``(start, end)`` of the counted steps, in oneDNN's clock."""
     import profile_step
-    from suite.config import load_config
-    from suite.data import cifar10
-    from suite.training.runtime import configure
-    from suite.workflows import train as training
 
-    cfg = load_config(pytorch_paired.REPO / pytorch_paired.CONFIGS[job["model"]])
-    runtime = configure(cfg["runtime"], cfg["training"]["seed"], cfg["training"]["deterministic"])
-    splits = cifar10.prepare({**cfg["data"], "subset": 50, "test_subset": 10}, cfg["training"]["seed"])
-    trainer = training.build(cfg, splits, runtime)
+    _, _, trainer = profile_step.build_trainer(pytorch_paired.REPO / pytorch_paired.CONFIGS[job["model"]])
     if job["inference"]:
         def steps(n):
             profile_step.predict_steps(trainer.model, job["batch"], n)

@@ -107,12 +107,18 @@ def _op_type(name, stats):
     return None
 
 
-def main():
-    args = parse_args()
-    cfg = load_config(args.config, args.set)
+def build_trainer(config, sets=()):
+    """``(config, runtime, trainer)``: ``config``'s network built and compiled as train.py
+    builds it, on a small stratified subset (the steps themselves are fed random images)."""
+    cfg = load_config(config, sets)
     runtime = configure(cfg["runtime"], cfg["training"]["seed"], cfg["training"]["deterministic"])
     splits = cifar10.prepare({**cfg["data"], "subset": 50, "test_subset": 10}, cfg["training"]["seed"])
-    trainer = training.build(cfg, splits, runtime)
+    return cfg, runtime, training.build(cfg, splits, runtime)
+
+
+def main():
+    args = parse_args()
+    cfg, runtime, trainer = build_trainer(args.config, args.set)
     if args.inference:
         batch, steps = args.batch or evaluate.CPU_BATCH_SIZE, functools.partial(predict_steps, trainer.model)
     else:
