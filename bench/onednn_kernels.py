@@ -29,7 +29,6 @@ import collections
 import importlib.util
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -104,15 +103,14 @@ def side(kind, job, workdir):
     of one child of ``kind`` (``tensorflow``, ``torch``)."""
     env = dict(os.environ, ONEDNN_VERBOSE="1", ONEDNN_VERBOSE_TIMESTAMP="1", CUDA_VISIBLE_DEVICES="",
                TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
-    out, log, errors = workdir / f"{kind}.json", workdir / f"{kind}.log", workdir / f"{kind}.err"
-    with open(log, "w") as stdout, open(errors, "w") as stderr:  # apart: oneDNN's lines go to stdout in blocks
-        code = subprocess.run([sys.executable, __file__, "--child", kind, "--job", json.dumps(job), "--out", str(out)],
-                              env=env, stdout=stdout, stderr=stderr).returncode
-    if code:
-        tail = "\n".join(errors.read_text(errors="replace").splitlines()[-15:])
-        raise SystemExit(f"the {kind} child failed (exit {code}):\n{tail}")
+    out = workdir / f"{kind}.json"
+    try:  # stderr apart: oneDNN's lines go to stdout in blocks
+        log = pytorch_paired.run([sys.executable, __file__, "--child", kind, "--job", json.dumps(job), "--out", str(out)],
+                                 workdir / f"{kind}.log", env, errors=workdir / f"{kind}.err")
+    except RuntimeError as failed:
+        raise SystemExit(f"the {kind} child: {failed}")
     window = json.loads(out.read_text())
-    totals = kernel_times(log.read_text(errors="replace").splitlines(), window["start"], window["end"])
+    totals = kernel_times(log.splitlines(), window["start"], window["end"])
     if not totals:
         raise SystemExit(f"the {kind} child logged no oneDNN primitive: is oneDNN on (TF_ENABLE_ONEDNN_OPTS) "
                          f"and does this build print ONEDNN_VERBOSE's version-1 lines?")

@@ -185,15 +185,17 @@ def torch_rate(job):
 # ----------------------------------------------------------------------------- the sides
 
 
-def run(command, log, env):
-    """Run ``command`` in the repository, its output into ``log``; RuntimeError with the
-    log's end if it fails."""
-    with open(log, "w") as f:
-        code = subprocess.run(command, cwd=REPO, env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+def run(command, log, env, errors=None):
+    """Run ``command`` in the repository, its output into ``log`` and its standard error
+    with it, or into ``errors`` where given (apart, they cannot break each other's lines);
+    what it wrote to ``log``, or RuntimeError with the end of its errors if it fails."""
+    with open(log, "w") as out, open(errors or os.devnull, "w") as err:
+        code = subprocess.run(command, cwd=REPO, env=env, stdout=out,
+                              stderr=err if errors else subprocess.STDOUT).returncode
     if code:
-        tail = "\n".join(Path(log).read_text().splitlines()[-15:])
+        tail = "\n".join(Path(errors or log).read_text(errors="replace").splitlines()[-15:])
         raise RuntimeError(f"{' '.join(map(str, command))} failed (exit {code}):\n{tail}")
-    return Path(log).read_text()
+    return Path(log).read_text(errors="replace")
 
 
 def child(kind, job, workdir, env):
